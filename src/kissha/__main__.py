@@ -1,0 +1,5 @@
+"""Entry point for ``python -m kissha``."""
+
+from kissha.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""Command line: argument parsing, output and exit codes; the only module that prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kissha import __version__
+from kissha.errors import KisshaError, UsageError
+
+EXIT_INTERNAL = 70
+
+DESCRIPTION = """\
+kissha keeps small self-hosted sites up with two or more servers and no load balancer:
+each node runs its own authoritative nameserver, and kissha points the A/AAAA records
+marked '; Enable failover' in its local zone files at whichever node is healthy.
+"""
+
+EPILOG = """\
+exit codes:
+  0   nothing to change (or a command succeeded)
+  1   records changed and verified (cron mails the output, as with the original script)
+  2   configuration or usage error; nothing was touched
+  3   a change failed validation, reload or verification and was rolled back
+  4   another kissha run holds the lock; this one did nothing
+  5   a zone file cannot be planned (e.g. a marked record kissha cannot rewrite); nothing
+      was touched
+  70  unexpected internal error (run again with --debug for the traceback)
+
+examples:
+  kissha check-config                     validate /etc/kissha.toml and the zones
+  kissha failover --dry-run               show what a run would do, write nothing
+  * * * * * kissha failover               crontab: one run a minute (mail on change)
+  kissha pin blowfish --for 2h            keep blowfish master during maintenance
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kissha",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"kissha {__version__}")
+    p.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("KISSHA_CONFIG", "/etc/kissha.toml")),
+        help="config file (default: $KISSHA_CONFIG or /etc/kissha.toml)",
+    )
+    p.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    f = sub.add_parser(
+        "failover",
+        help="probe the nodes and point the marked records at the right ones",
+        description="Probe every node, decide master and standby, rewrite the marked "
+        "records of every managed zone, reload the nameserver, verify its answers, and "
+        "roll back on any doubt.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    f.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="probe and plan, print the diff, write nothing (exit 1 if it would change records)",
+    )
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.add_argument(
+        "--now",
+        metavar="ISO8601",
+        help="pretend it is this time (drills, tests), e.g. 2026-01-05T00:00:00Z",
+    )
+
+    c = sub.add_parser(
+        "check-config",
+        help="validate the config and scan the zones",
+        description="Validate the configuration and scan every managed zone "
+        "for marked records, touching nothing.",
+    )
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pin = sub.add_parser(
+        "pin",
+        help="make a node master regardless of rotation",
+        description="Override weekly rotation: NODE leads while it is "
+        "healthy (health still wins). The pin is local to this node's state; "
+        "pin every node the same way.",
+    )
+    pin.add_argument("node")
+    pin.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="how long, e.g. 90m, 2h, 1d12h, 1w (default: until unpin)",
+    )
+    sub.add_parser("unpin", help="remove a pin", description="Remove a pin set by 'kissha pin'.")
+    return p
+
+
+def parse_duration(text: str) -> float:
+    """'90m', '2h', '1d12h', '1w', or plain seconds, to seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.findall(r"(\d+)([smhdw]?)", text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise UsageError(f"--for: not a duration: {text!r} (try 90m, 2h, 1d12h, 1w)")
+    return float(sum(int(n) * units[u or "s"] for n, u in parts))
+
+
+def parse_now(text: str | None) -> float:
+    if text is None:
+        return time.time()
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--now: not an ISO 8601 time: {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="kissha: %(levelname)s: %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _dispatch(args)
+    except KisshaError as exc:
+        print(f"kissha: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kissha: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"kissha: internal error: {type(exc).__name__}: {exc} (use --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from kissha import config as configmod
+
+    if args.command == "failover":
+        now = parse_now(args.now)
+        cfg = configmod.load(args.config)
+        from kissha import failover, output
+
+        report = failover.run(cfg, now, dry_run=args.dry_run)
+        if args.json:
+            _print_json(output.as_json(report))
+        else:
+            sys.stdout.write(output.text(report))
+        return report.exit_code
+    if args.command == "check-config":
+        cfg = configmod.load(args.config)
+        return _check_config(cfg, args.json)
+    if args.command in ("pin", "unpin"):
+        cfg = configmod.load(args.config)
+        return _pin(cfg, args)
+    raise UsageError(f"unknown command {args.command!r}")
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _check_config(cfg: Any, as_json: bool) -> int:
+    from kissha.config import zone_refs
+    from kissha.errors import ZoneError
+    from kissha.zonefile import scan
+
+    zones = []
+    problems = []
+    for ref in zone_refs(cfg.dns):
+        try:
+            s = scan(
+                ref.path.read_bytes().decode("utf-8", "surrogateescape"), ref.name, str(ref.path)
+            )
+        except OSError as exc:
+            problems.append(f"{ref.path}: cannot read: {exc.strerror or exc}")
+            continue
+        except ZoneError as exc:
+            problems.append(str(exc))
+            continue
+        for rec in s.marked:
+            for node in cfg.nodes:
+                if node.address(rec.family) is None:
+                    problems.append(
+                        f"{ref.path}:{rec.address.line + 1}: {rec.owner} {rec.rrtype} is marked "
+                        f"but node {node.name} has no {rec.family} address"
+                    )
+        zones.append(
+            {
+                "zone": ref.name,
+                "file": str(ref.path),
+                "marked": len(s.marked),
+                "serial": s.serial.text if s.serial else None,
+            }
+        )
+    if as_json:
+        _print_json(
+            {
+                "schema": "kissha.check-config/1",
+                "config": cfg.source,
+                "ok": not problems,
+                "nodes": [n.name for n in cfg.nodes],
+                "zones": zones,
+                "problems": problems,
+            }
+        )
+    else:
+        print(
+            f"{cfg.source}: ok; nodes: {', '.join(n.name for n in cfg.nodes)} "
+            f"(default master {cfg.default_master}, rotation {cfg.rotation})"
+        )
+        for z in zones:
+            print(f"  {z['zone']:<30} {z['marked']:>4} marked record(s)  {z['file']}")
+        if not zones:
+            print(
+                f"  no zone file matches {', '.join(map(str, cfg.dns.zones))} in "
+                f"{cfg.dns.zones_dir}"
+            )
+        for pr in problems:
+            print(f"kissha: {pr}", file=sys.stderr)
+    if problems:
+        return 5
+    return 0 if zones else 2
+
+
+def _pin(cfg: Any, args: argparse.Namespace) -> int:
+    from kissha import state as statefile
+    from kissha.files import RunLock
+    from kissha.model import Pin
+
+    now = time.time()
+    with RunLock(cfg.state_dir / "lock"):
+        st, _ = statefile.load(cfg.state_dir)
+        if args.command == "pin":
+            if args.node not in cfg.node_names:
+                raise UsageError(
+                    f"no such node: {args.node!r} (nodes: {', '.join(cfg.node_names)})"
+                )
+            until = now + parse_duration(args.duration) if args.duration else None
+            st.pin = Pin(args.node, until)
+            what = f"pinned to {args.node}" + (
+                ""
+                if until is None
+                else f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
+            )
+            st.add_event(now, "pin", what)
+        else:
+            what = "unpinned" if st.pin else "no pin was set"
+            if st.pin:
+                st.add_event(now, "unpin", f"pin to {st.pin.node} removed")
+            st.pin = None
+        statefile.save(cfg.state_dir, st)
+    print(f"kissha: {what}; the next failover run applies it")
+    return 0

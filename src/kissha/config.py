@@ -1,0 +1,467 @@
+"""The kissha configuration: TOML in, a validated frozen model out, every problem named by key."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kissha.errors import ConfigError
+from kissha.model import Node, ProbeSpec
+
+DEFAULT_PATH = Path("/etc/kissha.toml")
+PROBE_KINDS = {"https": 443}
+DNS_SERVERS = ("nsd",)
+SERIAL_POLICIES = ("epoch", "date", "increment")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """How nodes are probed and how results are debounced."""
+
+    probes: tuple[ProbeSpec, ...]
+    timeout: float = 2.0
+    retries: int = 1
+    failures_before_demotion: int = 3
+    successes_before_promotion: int = 5
+    max_body: int = 65536
+
+
+@dataclass(frozen=True)
+class ZoneRef:
+    """A zone kissha manages: its name and its file."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """The local authoritative server and how to verify what it serves."""
+
+    server: str
+    zones_dir: Path
+    zones: tuple[str | ZoneRef, ...]
+    control: tuple[str, ...] = ("nsd-control",)
+    checkzone: tuple[str, ...] = ("nsd-checkzone",)
+    verify_servers: tuple[str, ...] = ("127.0.0.1", "::1")
+    verify_port: int = 53
+    verify_timeout: float = 5.0
+    verify_max_names: int = 1000
+    serial: str = "epoch"
+    command_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one node's kissha needs."""
+
+    nodes: tuple[Node, ...]
+    default_master: str
+    rotation: str
+    standby_when_down: str
+    health: HealthConfig
+    dns: DnsConfig
+    state_dir: Path
+    source: str = ""
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+
+class _Reader:
+    """Reads typed values out of nested tables, collecting every problem with its key path."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}" if key else message)
+
+    def table(self, data: Mapping[str, Any], key: str, prefix: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(_join(prefix, key), f"must be a table, not {_kind(value)}")
+            return {}
+        return value
+
+    def get(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        prefix: str,
+        kind: type[T] | tuple[type, ...],
+        default: T,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> T:
+        if key not in data:
+            return default
+        value = data[key]
+        # bool is an int in Python; a TOML boolean is never a number here.
+        wrong = isinstance(value, bool) and kind is not bool
+        if wrong or not isinstance(value, kind):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            else:
+                self.problem(_join(prefix, key), f"must be {_kind_name(kind)}, not {_kind(value)}")
+                return default
+        if check is not None:
+            message = check(value)
+            if message:
+                self.problem(_join(prefix, key), message)
+                return default
+        return value  # type: ignore[no-any-return]
+
+    def unknown(self, data: Mapping[str, Any], known: set[str], prefix: str) -> None:
+        for key in data:
+            if key not in known:
+                hint = ""
+                from difflib import get_close_matches  # only on the error path
+
+                close = get_close_matches(key, sorted(known), n=1)
+                if close:
+                    hint = f" (did you mean '{close[0]}'?)"
+                self.problem(_join(prefix, key), f"unknown key{hint}")
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _kind(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(_kind_name(k) for k in kind)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(kind, kind.__name__)
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be > 0, not {value}"
+
+
+def _at_least(minimum: int) -> Callable[[int], str | None]:
+    return lambda v: None if v >= minimum else f"must be >= {minimum}, not {v}"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else f"not a port number: {value}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, not {v!r}"
+
+
+def _ip(version: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return f"not an IPv{version} address: {value!r}"
+        return None if address.version == version else f"not an IPv{version} address: {value!r}"
+
+    return check
+
+
+def _fqdn(value: str) -> str | None:
+    labels = value.rstrip(".").split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
+        return f"not a fully qualified domain name: {value!r}"
+    return None
+
+
+def _argv(value: list[Any]) -> str | None:
+    if not value or not all(isinstance(v, str) and v for v in value):
+        return "must be a non-empty array of strings (a command and its arguments)"
+    return None
+
+
+def load(path: Path | str = DEFAULT_PATH) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8: {exc}"], str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"invalid TOML: {exc}"], str(path)) from None
+    return parse(data, source=str(path), base=path.parent)
+
+
+def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -> Config:
+    """Validate parsed TOML; relative paths are resolved against ``base``."""
+    r = _Reader()
+    base = base or Path.cwd()
+    r.unknown(
+        data,
+        {"state_dir", "default_master", "rotation", "standby_when_down", "nodes", "health", "dns"},
+        "",
+    )
+    nodes = _nodes(r, data)
+    names = tuple(n.name for n in nodes)
+    default_master = r.get(data, "default_master", "", str, names[0] if names else "")
+    if names and default_master not in names:
+        r.problem("default_master", f"no such node: {default_master!r} (nodes: {', '.join(names)})")
+    rotation = r.get(data, "rotation", "", str, "weekly", _one_of(("weekly", "off")))
+    standby_when_down = r.get(
+        data, "standby_when_down", "", str, "master", _one_of(("master", "keep"))
+    )
+    state_dir = _path(base, r.get(data, "state_dir", "", str, "/var/lib/kissha"))
+    health = _health(r, r.table(data, "health", ""))
+    dns = _dns(r, r.table(data, "dns", ""), base)
+    if r.problems:
+        raise ConfigError(r.problems, source)
+    return Config(
+        nodes=nodes,
+        default_master=default_master,
+        rotation=rotation,
+        standby_when_down=standby_when_down,
+        health=health,
+        dns=dns,
+        state_dir=state_dir,
+        source=source,
+    )
+
+
+def _path(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _nodes(r: _Reader, data: Mapping[str, Any]) -> tuple[Node, ...]:
+    table = r.table(data, "nodes", "")
+    if not table:
+        if ("nodes" in data and isinstance(data["nodes"], dict)) or "nodes" not in data:
+            r.problem("nodes", "at least two nodes are needed ([nodes.NAME] tables)")
+        return ()
+    nodes: list[Node] = []
+    fqdns: dict[str, str] = {}
+    for name, spec in table.items():
+        key = f"nodes.{name}"
+        if not _NAME_RE.match(name):
+            r.problem(key, "a node name uses letters, digits, '-' and '_' only")
+        if not isinstance(spec, dict):
+            r.problem(key, f"must be a table, not {_kind(spec)}")
+            continue
+        r.unknown(spec, {"fqdn", "ipv4", "ipv6"}, key)
+        if "fqdn" not in spec:
+            r.problem(f"{key}.fqdn", "missing (the node's own name, e.g. 'fishfinger.example.org')")
+        fqdn = r.get(spec, "fqdn", key, str, "", _fqdn).rstrip(".").lower()
+        ipv4 = r.get(spec, "ipv4", key, str, "", _ip(4)) or None
+        ipv6 = r.get(spec, "ipv6", key, str, "", _ip(6)) or None
+        if ipv6:
+            ipv6 = ipaddress.IPv6Address(ipv6).compressed
+        if "ipv4" not in spec and "ipv6" not in spec:
+            r.problem(key, "needs an 'ipv4' or an 'ipv6' address (or both)")
+        if fqdn and fqdn in fqdns:
+            r.problem(f"{key}.fqdn", f"same FQDN as nodes.{fqdns[fqdn]}: {fqdn!r}")
+        fqdns.setdefault(fqdn, name)
+        nodes.append(Node(name=name, fqdn=fqdn, ipv4=ipv4, ipv6=ipv6))
+    if len(nodes) < 2:
+        r.problem("nodes", f"at least two nodes are needed, found {len(nodes)}")
+    for family in ("ipv4", "ipv6"):
+        seen: dict[str, str] = {}
+        for node in nodes:
+            address = node.address(family)  # type: ignore[arg-type,unused-ignore]
+            if address and address in seen:
+                r.problem(f"nodes.{node.name}.{family}", f"same address as nodes.{seen[address]}")
+            if address:
+                seen.setdefault(address, node.name)
+    return tuple(nodes)
+
+
+def _health(r: _Reader, table: Mapping[str, Any]) -> HealthConfig:
+    p = "health"
+    r.unknown(
+        table,
+        {
+            "timeout",
+            "retries",
+            "failures_before_demotion",
+            "successes_before_promotion",
+            "max_body",
+            "probes",
+        },
+        p,
+    )
+    timeout = r.get(table, "timeout", p, float, 2.0, _positive)
+    retries = r.get(table, "retries", p, int, 1, _at_least(0))
+    fails = r.get(table, "failures_before_demotion", p, int, 3, _at_least(1))
+    oks = r.get(table, "successes_before_promotion", p, int, 5, _at_least(1))
+    max_body = r.get(table, "max_body", p, int, 65536, _at_least(64))
+    raw = table.get("probes", [{"type": "https"}])
+    probes: list[ProbeSpec] = []
+    if not isinstance(raw, list) or not raw:
+        r.problem(f"{p}.probes", "must be a non-empty array of tables ([[health.probes]])")
+        raw = []
+    names: set[str] = set()
+    for i, spec in enumerate(raw):
+        key = f"{p}.probes[{i}]"
+        if not isinstance(spec, dict):
+            r.problem(key, f"must be a table, not {_kind(spec)}")
+            continue
+        r.unknown(spec, {"name", "type", "port", "path", "expect", "ca_file", "required"}, key)
+        kind = r.get(spec, "type", key, str, "https", _one_of(tuple(PROBE_KINDS)))
+        name = r.get(spec, "name", key, str, kind)
+        if name in names:
+            r.problem(f"{key}.name", f"two probes are named {name!r}")
+        names.add(name)
+        path = r.get(spec, "path", key, str, "/index.txt")
+        if not path.startswith("/"):
+            r.problem(f"{key}.path", f"must start with '/': {path!r}")
+        expect = r.get(spec, "expect", key, str, "Welcome to {fqdn}")
+        try:
+            expect.format(fqdn="x")
+        except (KeyError, IndexError, ValueError):
+            r.problem(f"{key}.expect", "only {fqdn} may appear in braces")
+        ca_file = r.get(spec, "ca_file", key, str, "") or None
+        probes.append(
+            ProbeSpec(
+                name=name,
+                kind=kind,
+                port=r.get(spec, "port", key, int, PROBE_KINDS.get(kind, 443), _port),
+                path=path,
+                expect=expect,
+                ca_file=ca_file,
+                required=r.get(spec, "required", key, bool, True),
+            )
+        )
+    if probes and not any(pr.required for pr in probes):
+        r.problem(f"{p}.probes", "at least one probe must be required")
+    return HealthConfig(
+        probes=tuple(probes),
+        timeout=timeout,
+        retries=retries,
+        failures_before_demotion=fails,
+        successes_before_promotion=oks,
+        max_body=max_body,
+    )
+
+
+def _dns(r: _Reader, table: Mapping[str, Any], base: Path) -> DnsConfig:
+    p = "dns"
+    r.unknown(
+        table,
+        {
+            "server",
+            "zones_dir",
+            "zones",
+            "control",
+            "checkzone",
+            "verify_servers",
+            "verify_port",
+            "verify_timeout",
+            "verify_max_names",
+            "serial",
+            "command_timeout",
+        },
+        p,
+    )
+    server = r.get(table, "server", p, str, "nsd", _one_of(DNS_SERVERS))
+    if "zones_dir" not in table:
+        r.problem(f"{p}.zones_dir", "missing (the directory holding the zone files)")
+    zones_dir = _path(base, r.get(table, "zones_dir", p, str, "."))
+    zones: list[str | ZoneRef] = []
+    raw = table.get("zones", "*.zone")
+    if isinstance(raw, str):
+        zones.append(raw)
+    elif isinstance(raw, list) and raw:
+        for i, item in enumerate(raw):
+            key = f"{p}.zones[{i}]"
+            if isinstance(item, str) and item:
+                zones.append(item)
+            elif (
+                isinstance(item, dict)
+                and isinstance(item.get("name"), str)
+                and isinstance(item.get("file"), str)
+            ):
+                r.unknown(item, {"name", "file"}, key)
+                zones.append(
+                    ZoneRef(item["name"].rstrip(".").lower() + ".", _path(zones_dir, item["file"]))
+                )
+            else:
+                r.problem(key, "must be a file name or glob, or a table {name = ..., file = ...}")
+    else:
+        r.problem(f"{p}.zones", "must be a glob string or a non-empty array")
+    verify_servers = r.get(table, "verify_servers", p, list, ["127.0.0.1", "::1"])
+    for i, address in enumerate(verify_servers):
+        try:
+            ipaddress.ip_address(address)
+        except (ValueError, TypeError):
+            r.problem(f"{p}.verify_servers[{i}]", f"not an IP address: {address!r}")
+    if not verify_servers:
+        r.problem(f"{p}.verify_servers", "must list at least one address")
+    return DnsConfig(
+        server=server,
+        zones_dir=zones_dir,
+        zones=tuple(zones),
+        control=tuple(r.get(table, "control", p, list, ["nsd-control"], _argv)),
+        checkzone=tuple(r.get(table, "checkzone", p, list, ["nsd-checkzone"], _argv)),
+        verify_servers=tuple(str(a) for a in verify_servers),
+        verify_port=r.get(table, "verify_port", p, int, 53, _port),
+        verify_timeout=r.get(table, "verify_timeout", p, float, 5.0, _positive),
+        verify_max_names=r.get(table, "verify_max_names", p, int, 1000, _at_least(1)),
+        serial=r.get(table, "serial", p, str, "epoch", _one_of(SERIAL_POLICIES)),
+        command_timeout=r.get(table, "command_timeout", p, float, 30.0, _positive),
+    )
+
+
+def zone_refs(dns: DnsConfig) -> list[ZoneRef]:
+    """The zones to manage: globs expanded in the zones directory, in a stable order.
+
+    A zone's name is its file name without the ``.zone`` suffix, as with the original
+    script (``foo.zone.zone`` is the zone ``foo.zone``); use the table form otherwise.
+    """
+    refs: dict[Path, ZoneRef] = {}
+    for item in dns.zones:
+        if isinstance(item, ZoneRef):
+            refs.setdefault(item.path, item)
+            continue
+        for path in sorted(dns.zones_dir.glob(item)):
+            if path.name.startswith(".") or not path.is_file():
+                continue  # our own temp files and backups are hidden
+            if not path.name.endswith(".zone"):
+                raise ConfigError(
+                    [
+                        f"dns.zones: {path.name}: cannot tell the zone name (no '.zone' suffix); "
+                        "list it as {name = ..., file = ...}"
+                    ]
+                )
+            name = path.name[: -len(".zone")].lower().rstrip(".") + "."
+            refs.setdefault(path, ZoneRef(name, path))
+    return list(refs.values())

@@ -1,0 +1,58 @@
+"""Every error kissha expects, under one root; the CLI maps each to an exit code."""
+
+from __future__ import annotations
+
+
+class KisshaError(Exception):
+    """kissha failed."""
+
+    exit_code = 70
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigError(KisshaError):
+    """The configuration is invalid."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(problems) == 1:
+            message = f"{where}{problems[0]}"
+        else:
+            message = f"{where}{len(problems)} problems:\n  " + "\n  ".join(problems)
+        super().__init__(message)
+
+
+class UsageError(KisshaError):
+    """The command line is invalid."""
+
+    exit_code = 2
+
+
+class ZoneError(KisshaError):
+    """A zone file cannot be planned; nothing was written."""
+
+    exit_code = 5
+
+
+class LockHeld(KisshaError):
+    """Another kissha run holds the lock."""
+
+    exit_code = 4
+
+
+class ApplyFailed(KisshaError):
+    """Applying the change failed; the old zones were restored."""
+
+    exit_code = 3
+
+
+class StateError(KisshaError):
+    """The state file cannot be read or written."""
+
+    exit_code = 70

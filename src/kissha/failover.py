@@ -1,0 +1,208 @@
+"""One failover run: probe, decide, plan, then apply and verify or roll back."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kissha import state as statefile
+from kissha.config import Config, ZoneRef, zone_refs
+from kissha.errors import ApplyFailed, ConfigError, ZoneError
+from kissha.files import RunLock
+from kissha.model import Decision, Node, ProbeResult, Roles
+from kissha.policy import decide
+from kissha.zonefile import ZonePlan, plan_zone
+
+if TYPE_CHECKING:
+    from kissha.config import HealthConfig
+    from kissha.dnsserver import ApplyReport, DnsServer
+
+Prober = Callable[[Sequence[Node], "HealthConfig"], list[ProbeResult]]
+
+# Exit codes: documented in the README; cron mails the output of every non-zero run.
+EXIT_UNCHANGED = 0
+EXIT_CHANGED = 1
+EXIT_ROLLED_BACK = 3
+
+
+@dataclass
+class RunReport:
+    """Everything a run found and did, for humans (cron mail) and machines (--json)."""
+
+    now: float
+    dry_run: bool
+    probes: list[ProbeResult]
+    decision: Decision
+    previous: Roles | None
+    zones_total: int = 0
+    plans: list[ZonePlan] = field(default_factory=list)
+    outcome: str = "unchanged"  # unchanged | changed | rolled-back | kept
+    message: str = ""
+    recovered: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    applied: ApplyReport | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "rolled-back":
+            return EXIT_ROLLED_BACK
+        return EXIT_CHANGED if self.plans else EXIT_UNCHANGED
+
+
+def _read_zone(ref: ZoneRef) -> str:
+    try:
+        return ref.path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise ZoneError(f"{ref.path}: cannot read: {exc.strerror or exc}") from None
+
+
+def plan_all(config: Config, roles: Roles, now: float) -> tuple[int, list[ZonePlan]]:
+    """Plan every managed zone for ``roles``; return (zones seen, plans that change)."""
+    refs = zone_refs(config.dns)
+    if not refs:
+        raise ConfigError(
+            [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
+        )
+    targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
+    plans = [
+        plan_zone(r.name, r.path, _read_zone(r), targets, config.dns.serial, now) for r in refs
+    ]
+    return len(refs), [p for p in plans if p.changed]
+
+
+def run(
+    config: Config,
+    now: float,
+    *,
+    dry_run: bool = False,
+    prober: Prober | None = None,
+    server: DnsServer | None = None,
+) -> RunReport:
+    """Run one round. ``prober`` and ``server`` are injectable for tests and drills."""
+    lock: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if dry_run else RunLock(config.state_dir / "lock")
+    )
+    with lock:
+        return _run(config, now, dry_run, prober, server)
+
+
+def _run(
+    config: Config,
+    now: float,
+    dry_run: bool,
+    prober: Prober | None,
+    server: DnsServer | None,
+) -> RunReport:
+    t0 = time.monotonic()
+    st, warning = (statefile.load_readonly if dry_run else statefile.load)(config.state_dir)
+    warnings = [warning] if warning else []
+    recovered: list[str] = []
+    if server is None and not dry_run:
+        from kissha.dnsserver import server_for
+
+        server = server_for(config)
+    if server is not None and not dry_run:
+        recovered = server.recover()
+    if st.pin is not None and not st.pin.active(now):
+        if not dry_run:
+            st.add_event(now, "unpinned", f"pin to {st.pin.node} expired")
+        st.pin = None
+    if prober is None:
+        from kissha.probes import run_round
+
+        prober = run_round
+    t1 = time.monotonic()
+    results = prober(config.nodes, config.health)
+    t2 = time.monotonic()
+    decision = decide(config, results, st.health, st.roles, now, st.pin)
+    report = RunReport(
+        now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings
+    )
+    report.timings["probe"] = t2 - t1
+    try:
+        if decision.roles is None:
+            report.outcome = "kept"
+            report.message = "every node is down: the records stay as they are"
+        else:
+            report.zones_total, report.plans = plan_all(config, decision.roles, now)
+            report.timings["plan"] = time.monotonic() - t2
+            if report.plans and not dry_run:
+                assert server is not None
+                t3 = time.monotonic()
+                try:
+                    report.applied = server.apply(report.plans)
+                    report.outcome = "changed"
+                    report.message = f"{len(report.plans)} zone(s) changed, reloaded and verified"
+                except ApplyFailed as exc:
+                    report.outcome = "rolled-back"
+                    report.message = str(exc)
+                report.timings["apply"] = time.monotonic() - t3
+            elif report.plans:
+                report.outcome = "changed"
+                report.message = f"dry run: {len(report.plans)} zone(s) would change"
+            else:
+                report.message = "every zone already points at the right nodes"
+    except ZoneError as exc:
+        if not dry_run:
+            st.health = dict(decision.health)
+            st.add_event(now, "error", str(exc))
+            statefile.save(config.state_dir, st)
+        raise
+    report.timings["total"] = time.monotonic() - t0
+    if not dry_run:
+        _remember(config, st, report)
+        statefile.save(config.state_dir, st)
+    return report
+
+
+def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
+    """Fold this run into the state: streaks, roles actually served, events."""
+    now, decision = report.now, report.decision
+    for name, h in decision.health.items():
+        before = st.health.get(name)
+        if before is not None and before.up != h.up:
+            kind = "node-up" if h.up else "node-down"
+            st.add_event(now, kind, f"{name} is {'up' if h.up else 'down'}")
+    st.health = dict(decision.health)
+    roles, previous = decision.roles, report.previous
+    if report.outcome == "rolled-back":
+        st.add_event(now, "rollback", report.message)
+    elif report.outcome == "kept" and (not st.events or st.events[-1]["kind"] != "all-down"):
+        st.add_event(now, "all-down", report.message)
+    elif roles is not None and report.outcome in ("changed", "unchanged"):
+        if report.outcome == "changed":
+            was = previous.master if previous else "unknown"
+            kind = "failover" if previous and previous.master != roles.master else "records"
+            st.add_event(
+                now,
+                kind,
+                f"master {was} -> {roles.master}, standby "
+                f"{roles.standby}; {len(report.plans)} zone(s)",
+                zones=[p.zone for p in report.plans][:50],
+            )
+        st.roles = roles
+    st.last_run = _last_run(report)
+
+
+def _last_run(report: RunReport) -> dict[str, Any]:
+    return {
+        "time": round(report.now, 3),
+        "outcome": report.outcome,
+        "exit": report.exit_code,
+        "duration": round(report.timings.get("total", 0.0), 4),
+        "probes": [
+            {
+                "node": r.node,
+                "probe": r.probe,
+                "family": r.family,
+                "ok": r.ok,
+                "detail": r.detail,
+                "latency_ms": r.latency_ms,
+            }
+            for r in report.probes
+        ],
+    }

@@ -1,0 +1,106 @@
+"""File safety: atomic writes that keep owner and mode, directory fsync, the run lock."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from kissha.errors import LockHeld
+
+TMP_SUFFIX = ".kissha-new"
+BACKUP_SUFFIX = ".kissha-old"
+
+
+def hidden_sibling(path: Path, suffix: str) -> Path:
+    """``dir/.name<suffix>``: hidden, so zone globs and nsd never pick it up."""
+    return path.with_name(f".{path.name}{suffix}")
+
+
+def write_temp(path: Path, data: bytes, like: Path | None = None, mode: int = 0o644) -> Path:
+    """Write ``data`` to a hidden temp file beside ``path``, with the owner and mode of
+    ``like`` (when it exists), fsynced. The caller installs it with os.replace."""
+    tmp = hidden_sibling(path, TMP_SUFFIX)
+    st = None
+    if like is not None:
+        with contextlib.suppress(FileNotFoundError):
+            st = like.stat()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if st is not None:
+            # chown first: changing the owner can clear set-id bits that fchmod then restores.
+            if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                os.fchown(fd, st.st_uid, st.st_gid)
+            os.fchmod(fd, st.st_mode & 0o7777)
+        else:
+            os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    return tmp
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically, keeping its owner and mode if it exists."""
+    tmp = write_temp(path, data, like=path, mode=mode)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class RunLock:
+    """An exclusive, non-blocking lock held for a whole run (flock on a file).
+
+    The kernel drops it when the process dies, so a crash never leaves a stale lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                holder = ""
+                with contextlib.suppress(OSError, ValueError):
+                    holder = f" (pid {int(self.path.read_text().split()[0])})"
+                raise LockHeld(f"another kissha run holds {self.path}{holder}") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[RunLock]:
+    with RunLock(path) as lock:
+        yield lock

@@ -1,0 +1,95 @@
+"""Frozen value types shared by the pure core and the edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Family = Literal["ipv4", "ipv6"]
+FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
+RRTYPE_FAMILY: dict[str, Family] = {"A": "ipv4", "AAAA": "ipv6"}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A server that can be master or standby."""
+
+    name: str
+    fqdn: str
+    ipv4: str | None = None
+    ipv6: str | None = None
+
+    def address(self, family: Family) -> str | None:
+        return self.ipv4 if family == "ipv4" else self.ipv6
+
+    @property
+    def families(self) -> tuple[Family, ...]:
+        return tuple(f for f in FAMILIES if self.address(f))
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One health check applied to every node and each of its address families."""
+
+    name: str
+    kind: str
+    port: int
+    path: str = "/index.txt"
+    expect: str = "Welcome to {fqdn}"
+    ca_file: str | None = None
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The outcome of one probe of one node over one address family."""
+
+    node: str
+    probe: str
+    family: Family
+    address: str
+    ok: bool
+    detail: str
+    required: bool = True
+    latency_ms: float | None = None
+    attempts: int = 1
+    cert_not_after: float | None = None
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """A node's debounced health, carried across runs."""
+
+    up: bool = True
+    fail_streak: int = 0
+    ok_streak: int = 0
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who the marked records point at: ``order`` is the full preference order."""
+
+    master: str
+    standby: str
+    order: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A manual override of rotation, optionally until a time (epoch seconds)."""
+
+    node: str
+    until: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one run decided: ``roles`` is None when the current records must stay."""
+
+    roles: Roles | None
+    health: dict[str, NodeHealth] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    preferred: tuple[str, ...] = ()

@@ -1,0 +1,126 @@
+"""Turn run reports into text for people (cron mail) and JSON for machines; no printing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kissha.failover import RunReport
+from kissha.zonefile import diff
+
+JSON_SCHEMA = "kissha.failover/1"
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def text(report: RunReport) -> str:
+    out: list[str] = []
+    title = "kissha failover (dry run)" if report.dry_run else "kissha failover"
+    out.append(f"{title} at {iso(report.now)}")
+    for line in report.recovered:
+        out.append(f"recovered: {line}")
+    for line in report.warnings:
+        out.append(f"warning: {line}")
+    out.append("")
+    out.append("probes:")
+    width = max((len(r.node) for r in report.probes), default=4)
+    for r in report.probes:
+        status = "ok" if r.ok else "FAILED"
+        latency = f"{r.latency_ms:7.1f} ms" if r.latency_ms is not None else " " * 10
+        tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
+        flag = "" if r.required else " [informational]"
+        out.append(
+            f"  {r.node:<{width}}  {r.probe:<5} {r.family}  {status:<6} {latency}  "
+            f"{r.address}: {r.detail}{tries}{flag}"
+        )
+    d = report.decision
+    out.append("")
+    health = ", ".join(f"{n} {'up' if h.up else 'DOWN'}" for n, h in d.health.items())
+    out.append(f"health: {health}")
+    if d.roles is None:
+        out.append("decision: keep the current records")
+    else:
+        was = ""
+        if report.previous and report.previous.master != d.roles.master:
+            was = f" (was: master {report.previous.master})"
+        out.append(f"decision: master {d.roles.master}, standby {d.roles.standby}{was}")
+    for reason in d.reasons:
+        out.append(f"  - {reason}")
+    if report.plans:
+        records = sum(len(p.changes) for p in report.plans)
+        out.append("")
+        out.append(
+            f"plan: {len(report.plans)} of {report.zones_total} zone(s) change, {records} record(s)"
+        )
+        for p in report.plans:
+            out.append(diff(p).rstrip("\n"))
+    elif d.roles is not None:
+        out.append(f"plan: nothing to change in {report.zones_total} zone(s)")
+    out.append("")
+    out.append(f"result: {report.outcome}: {report.message} (exit {report.exit_code})")
+    return "\n".join(out) + "\n"
+
+
+def as_json(report: RunReport) -> dict[str, Any]:
+    d = report.decision
+    return {
+        "schema": JSON_SCHEMA,
+        "time": iso(report.now),
+        "dry_run": report.dry_run,
+        "outcome": report.outcome,
+        "exit_code": report.exit_code,
+        "message": report.message,
+        "probes": [
+            {
+                "node": r.node,
+                "probe": r.probe,
+                "family": r.family,
+                "address": r.address,
+                "ok": r.ok,
+                "required": r.required,
+                "detail": r.detail,
+                "latency_ms": r.latency_ms,
+                "attempts": r.attempts,
+                "cert_not_after": iso(r.cert_not_after) if r.cert_not_after else None,
+            }
+            for r in report.probes
+        ],
+        "health": {
+            n: {"up": h.up, "fail_streak": h.fail_streak, "ok_streak": h.ok_streak}
+            for n, h in d.health.items()
+        },
+        "decision": None
+        if d.roles is None
+        else {"master": d.roles.master, "standby": d.roles.standby, "order": list(d.roles.order)},
+        "previous": None
+        if report.previous is None
+        else {"master": report.previous.master, "standby": report.previous.standby},
+        "reasons": list(d.reasons),
+        "zones_total": report.zones_total,
+        "changes": [
+            {
+                "zone": p.zone,
+                "file": str(p.path),
+                "old_serial": p.old_serial,
+                "new_serial": p.new_serial,
+                "records": [
+                    {
+                        "line": c.line + 1,
+                        "owner": c.owner,
+                        "type": c.rrtype,
+                        "role": c.role,
+                        "old": c.old,
+                        "new": c.new,
+                    }
+                    for c in p.changes
+                ],
+                "diff": diff(p),
+            }
+            for p in report.plans
+        ],
+        "recovered": report.recovered,
+        "warnings": report.warnings,
+        "timings": {k: round(v, 4) for k, v in report.timings.items()},
+    }
