@@ -8,7 +8,6 @@ namespace's loopback, which must never happen on a real machine's network.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
