@@ -47,10 +47,10 @@ $TTL 4h
          IN NS   ns1.{zone}.
          IN NS   ns2.{zone}.
          IN MX 10 ns1.{zone}.
-ns1      IN A    {a4}
-ns2      IN A    {b4}
 \t     300 IN A {a4} ; Enable failover
          300 IN AAAA {a6} ; Enable failover
+ns1      IN A    {a4}
+ns2      IN A    {b4}
 www      300 IN A {a4} ; Enable failover
 www      300 IN AAAA {a6} ; Enable failover
 standby  300 IN A {b4} ; Enable failover
