@@ -189,7 +189,11 @@ def _ip(version: int) -> Callable[[str], str | None]:
             address = ipaddress.ip_address(value)
         except ValueError:
             return f"not an IPv{version} address: {value!r}"
-        return None if address.version == version else f"not an IPv{version} address: {value!r}"
+        if address.version != version:
+            return f"not an IPv{version} address: {value!r}"
+        if getattr(address, "scope_id", None):
+            return f"a scoped address cannot go in a DNS record: {value!r}"
+        return None
 
     return check
 
@@ -198,6 +202,14 @@ def _fqdn(value: str) -> str | None:
     labels = value.rstrip(".").split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
         return f"not a fully qualified domain name: {value!r}"
+    return None
+
+
+def _glob_problem(pattern: str) -> str | None:
+    if not pattern:
+        return "must not be empty"
+    if pattern.startswith("/"):
+        return f"a pattern relative to dns.zones_dir, not an absolute path: {pattern!r}"
     return None
 
 
@@ -242,7 +254,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         data, "standby_when_down", "", str, "master", _one_of(("master", "keep"))
     )
     state_dir = _path(base, r.get(data, "state_dir", "", str, "/var/lib/kissha"))
-    health = _health(r, r.table(data, "health", ""))
+    health = _health(r, r.table(data, "health", ""), base)
     dns = _dns(r, r.table(data, "dns", ""), base)
     if r.problems:
         raise ConfigError(r.problems, source)
@@ -305,7 +317,18 @@ def _nodes(r: _Reader, data: Mapping[str, Any]) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-def _health(r: _Reader, table: Mapping[str, Any]) -> HealthConfig:
+def _expect_ok(text: str) -> bool:
+    """Only the plain field {fqdn}: no attributes, indexes, conversions or formats."""
+    import string
+
+    try:
+        parsed = [(f, c, s) for _, f, s, c in string.Formatter().parse(text) if f is not None]
+    except ValueError:
+        return False
+    return all(f == "fqdn" and not c and not s for f, c, s in parsed)
+
+
+def _health(r: _Reader, table: Mapping[str, Any], base: Path) -> HealthConfig:
     p = "health"
     r.unknown(
         table,
@@ -344,12 +367,15 @@ def _health(r: _Reader, table: Mapping[str, Any]) -> HealthConfig:
         path = r.get(spec, "path", key, str, "/index.txt")
         if not path.startswith("/"):
             r.problem(f"{key}.path", f"must start with '/': {path!r}")
+        elif not path.isprintable() or " " in path or not path.isascii():
+            # it goes into the request line as it is: no spaces, controls or non-ASCII
+            r.problem(f"{key}.path", f"must be a URL path without spaces or controls: {path!r}")
         expect = r.get(spec, "expect", key, str, "Welcome to {fqdn}")
-        try:
-            expect.format(fqdn="x")
-        except (KeyError, IndexError, ValueError):
-            r.problem(f"{key}.expect", "only {fqdn} may appear in braces")
+        if not _expect_ok(expect):
+            r.problem(f"{key}.expect", "only {fqdn} may appear in braces ('{{' for a brace)")
         ca_file = r.get(spec, "ca_file", key, str, "") or None
+        if ca_file is not None:
+            ca_file = str(_path(base, ca_file))
         probes.append(
             ProbeSpec(
                 name=name,
@@ -399,18 +425,27 @@ def _dns(r: _Reader, table: Mapping[str, Any], base: Path) -> DnsConfig:
     zones: list[str | ZoneRef] = []
     raw = table.get("zones", "*.zone")
     if isinstance(raw, str):
-        zones.append(raw)
+        message = _glob_problem(raw)
+        if message:
+            r.problem(f"{p}.zones", message)
+        else:
+            zones.append(raw)
     elif isinstance(raw, list) and raw:
         for i, item in enumerate(raw):
             key = f"{p}.zones[{i}]"
-            if isinstance(item, str) and item:
+            if isinstance(item, str) and item and not _glob_problem(item):
                 zones.append(item)
+            elif isinstance(item, str) and item:
+                r.problem(key, _glob_problem(item) or "")
             elif (
                 isinstance(item, dict)
                 and isinstance(item.get("name"), str)
                 and isinstance(item.get("file"), str)
             ):
                 r.unknown(item, {"name", "file"}, key)
+                if not item["file"] or _fqdn(item["name"].rstrip(".") + ".x") is not None:
+                    r.problem(key, "needs a zone name and a file name")
+                    continue
                 zones.append(
                     ZoneRef(item["name"].rstrip(".").lower() + ".", _path(zones_dir, item["file"]))
                 )
@@ -421,6 +456,8 @@ def _dns(r: _Reader, table: Mapping[str, Any], base: Path) -> DnsConfig:
     verify_servers = r.get(table, "verify_servers", p, list, ["127.0.0.1", "::1"])
     for i, address in enumerate(verify_servers):
         try:
+            if not isinstance(address, str):
+                raise TypeError
             ipaddress.ip_address(address)
         except (ValueError, TypeError):
             r.problem(f"{p}.verify_servers[{i}]", f"not an IP address: {address!r}")
