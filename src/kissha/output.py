@@ -123,4 +123,12 @@ def as_json(report: RunReport) -> dict[str, Any]:
         "recovered": report.recovered,
         "warnings": report.warnings,
         "timings": {k: round(v, 4) for k, v in report.timings.items()},
+        "apply": None
+        if report.applied is None
+        else {
+            "checked": report.applied.checked,
+            "trusted": report.applied.trusted,
+            "verified": report.applied.verified,
+            "timings": {k: round(v, 4) for k, v in report.applied.timings.items()},
+        },
     }

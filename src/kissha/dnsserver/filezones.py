@@ -97,9 +97,7 @@ class FileZoneServer(ABC):
             if isinstance(exc, ApplyFailed):
                 raise ApplyFailed(f"{exc}; rolled back: {undone}") from None
             raise
-        report.verified = sum(len(self._checks(p, new=True)) for p in plans) * len(
-            self.dns.verify_servers
-        )
+        report.verified = self._verified
         self._finish(installed)
         self._remember(plans)
         return report
@@ -185,13 +183,15 @@ class FileZoneServer(ABC):
 
     # -- verification --------------------------------------------------------------------
 
-    def _checks(self, plan: ZonePlan, new: bool) -> list[Check]:
+    def _checks(self, plan: ZonePlan, new: bool, first: int = 0) -> list[Check]:
+        """The SOA check (index ``first`` in the run's list), then the sampled names gated
+        on it: a name is only asked for once the server serves the zone's new serial."""
         serial = plan.new_serial if new else plan.old_serial
         answers = plan.expected if new else plan.previous
         checks = [Check(plan.zone, "SOA", serial=serial)]
         keys = sorted({(c.owner, c.rrtype) for c in plan.changes})
         for owner, rrtype in _sample(keys, self._budget):
-            checks.append(Check(owner, rrtype, addresses=answers[(owner, rrtype)]))
+            checks.append(Check(owner, rrtype, addresses=answers[(owner, rrtype)], gate=first))
         return checks
 
     def _verify(self, plans: Sequence[ZonePlan], new: bool) -> list[str]:
@@ -204,7 +204,10 @@ class FileZoneServer(ABC):
             if keys <= self.dns.verify_max_names
             else max(1, self.dns.verify_max_names // groups)
         )
-        checks = [c for p in plans for c in self._checks(p, new)]
+        checks: list[Check] = []
+        for p in plans:
+            checks.extend(self._checks(p, new, first=len(checks)))
+        self._verified = len(checks) * len(self.dns.verify_servers)
         return verify(
             self.dns.verify_servers, self.dns.verify_port, checks, self.dns.verify_timeout
         )
@@ -276,6 +279,7 @@ class FileZoneServer(ABC):
         return done
 
     _budget: int = 0
+    _verified: int = 0
 
 
 def _sample(keys: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
