@@ -59,6 +59,11 @@ standby.paul  300 IN AAAA {b6} ; Enable failover
 www.f3s.{zone}.  300 IN A {a4} ; Enable failover
 gemini IN 300 A {a4} ; Enable failover
 mail     IN A    {a4}
+; the nodes' own names (the original script looked them up in DNS; kissha does not)
+fishfinger IN A {a4}
+fishfinger IN AAAA {a6}
+blowfish IN A {b4}
+blowfish IN AAAA {b6}
 """
 DEFAULT_ZONES = (
     "example.org",
@@ -92,6 +97,7 @@ class LoopbackSite:
     https_port: int = 8443
     nodes: Sequence[LabNode] = NODES
     health: Mapping[str, object] = field(default_factory=dict)
+    template: str = ZONE_TEMPLATE
     nsd: NsdInstance | None = None
     ca: CertPair | None = None
     _web: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -146,7 +152,7 @@ class LoopbackSite:
 
     def zone_text(self, zone: str, serial: int = 1700000000) -> str:
         a, b = self.nodes[0], self.nodes[1]
-        return ZONE_TEMPLATE.format(
+        return self.template.format(
             zone=zone, serial=serial, a4=a.ipv4, a6=a.ipv6, b4=b.ipv4, b6=b.ipv6
         )
 

@@ -1,0 +1,226 @@
+"""Benchmark kissha failover against a shell rendition of the original, side by side.
+
+Run with ``bench/run`` (it enters a private network namespace). Prints figures as a
+Markdown table; nothing here asserts on them. Two measurements:
+
+1. a no-change run over 6 zones (the every-minute cron case): CPU (user+sys of the
+   process and its children), wall time and peak RSS, median over N runs each;
+2. a master switch over 1,000 zones x 50 marked records, end to end: wall time of the
+   one run that switches (kissha cold = nothing validated before, warm = the zones'
+   skeletons were validated by an earlier run), and the rendition's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from kissha.lab.site import ZONE_TEMPLATE, LoopbackSite
+
+HERE = Path(__file__).resolve().parent
+ORIGINAL = HERE / "original.sh"
+WEEK_NO_SWAP = "1"  # the original swaps in even weeks: week 1 keeps fishfinger master
+
+
+def measure(
+    argv: Sequence[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0, 1)
+) -> tuple[float, float, int, int]:
+    """Run a command; return (cpu seconds, wall seconds, peak RSS KiB, exit status).
+
+    Through GNU time: Linux carries a process's RSS high-water mark across exec, so a
+    child forked from this (large) Python process would report our RSS, not its own.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%U %S %M", "-o", out.name, *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        wall = time.perf_counter() - start
+        fields = out.read().split()[-3:]
+    if proc.returncode not in ok:
+        raise SystemExit(f"bench: {argv[0]} exited {proc.returncode}: {proc.stderr[-500:]!r}")
+    user, system, rss = float(fields[0]), float(fields[1]), int(fields[2])
+    return user + system, wall, rss, proc.returncode
+
+
+def original_env(site: LoopbackSite) -> dict[str, str]:
+    assert site.nsd is not None and site.ca is not None
+    resolve = []
+    for n in site.nodes:
+        # one entry per host:port with both addresses: a second entry would replace it
+        resolve.append(f"--resolve {n.fqdn}:{site.https_port}:{n.ipv4},[{n.ipv6}]")
+    return {
+        **os.environ,
+        "ZONES_DIR": str(site.root / "zones"),
+        "DEFAULT_MASTER": site.nodes[0].fqdn,
+        "DEFAULT_STANDBY": site.nodes[1].fqdn,
+        "ORIG_WEEK": WEEK_NO_SWAP,
+        "HTTPS_PORT": str(site.https_port),
+        "CURL_RESOLVE_ARGS": " ".join(resolve),
+        "CURL_CACERT": str(site.ca.cert),
+        "DIG_SERVER": "127.0.0.1",
+        "DIG_PORT": str(site.dns_port),
+        "NSD_CONTROL": " ".join(site.nsd.control_argv),
+    }
+
+
+def kissha_argv(site: LoopbackSite, *args: str) -> list[str]:
+    # An even week: rotation keeps fishfinger master, like WEEK_NO_SWAP for the original.
+    return [
+        sys.executable,
+        "-m",
+        "kissha",
+        "-c",
+        str(site.config_path),
+        "failover",
+        "--now",
+        "2026-11-23T12:00:00Z",
+        *args,
+    ]
+
+
+def bench_no_change(root: Path, runs: int) -> list[str]:
+    rows = []
+    with LoopbackSite(root / "small") as site:
+        env = original_env(site)
+        cases = {
+            "original (shell rendition)": (["bash", str(ORIGINAL)], env),
+            "kissha failover": (kissha_argv(site), None),
+        }
+        samples: dict[str, list[tuple[float, float, int, int]]] = {k: [] for k in cases}
+        for argv, e in cases.values():  # warm-up: page cache, pyc files
+            measure(argv, e)
+        for _ in range(runs):
+            for name, (argv, e) in cases.items():
+                s = measure(argv, e)
+                if s[3] != 0:
+                    raise SystemExit(f"bench: {name} changed something in a no-change run")
+                samples[name].append(s)
+        for name, s in samples.items():
+            cpu = statistics.median(x[0] for x in s)
+            wall = statistics.median(x[1] for x in s)
+            rss = max(x[2] for x in s) / 1024
+            rows.append(f"| {name} | 6 | {runs} | {cpu:.3f} s | {wall:.3f} s | {rss:.2f} MiB |")
+    return rows
+
+
+BIG_TEMPLATE_HEAD = ZONE_TEMPLATE.split("www      300 IN A")[0]
+
+
+def big_template(records: int) -> str:
+    lines = [BIG_TEMPLATE_HEAD.rstrip("\n")]
+    # apex A + AAAA are in the head; add (records - 2) more, alternating A and AAAA
+    for i in range(records - 2):
+        if i % 2 == 0:
+            lines.append(f"www{i}     300 IN A {{a4}} ; Enable failover")
+        else:
+            lines.append(f"www{i}     300 IN AAAA {{a6}} ; Enable failover")
+    return "\n".join(lines) + "\n"
+
+
+def switch(site: LoopbackSite, to_standby: bool) -> None:
+    """Kill or restore fishfinger's web server (thresholds are 1 in the big bench)."""
+    if to_standby:
+        site.stop_web("fishfinger")
+    else:
+        site.start_web("fishfinger")
+
+
+def bench_switch(root: Path, zones: int, records: int, original: bool) -> list[str]:
+    names = [f"z{i:04d}.example" for i in range(zones)]
+    rows = []
+    health = {"failures_before_demotion": 1, "successes_before_promotion": 1}
+    with LoopbackSite(
+        root / "big", zones=names, template=big_template(records), health=health
+    ) as site:
+        marked = sum(
+            1 for line in site.zone_text(names[0]).splitlines() if "Enable failover" in line
+        )
+        label = f"{zones} zones x {marked} marked records"
+        # cold: nothing validated before (every zone goes through nsd-checkzone)
+        switch(site, to_standby=True)
+        cpu, wall, rss, code = measure(kissha_argv(site))
+        assert code == 1, "kissha did not switch"
+        rows.append(
+            f"| kissha, cold (every zone checked) | {label} | {wall:.2f} s | "
+            f"{cpu:.2f} s | {rss / 1024:.1f} MiB |"
+        )
+        # warm: back and forth; the skeletons are known, only changed ones are checked
+        walls = []
+        for to_standby in (False, True, False, True):
+            switch(site, to_standby)
+            cpu, wall, rss, code = measure(kissha_argv(site))
+            assert code == 1, "kissha did not switch"
+            walls.append((wall, cpu, rss))
+        wall, cpu, rss = sorted(walls)[len(walls) // 2]
+        rows.append(
+            f"| kissha, warm (median of 4 switches) | {label} | {wall:.2f} s | "
+            f"{cpu:.2f} s | {rss / 1024:.1f} MiB |"
+        )
+        if original:
+            # The original needs the zones in the state it expects: fishfinger master.
+            switch(site, to_standby=False)
+            assert measure(kissha_argv(site))[3] in (0, 1)
+            switch(site, to_standby=True)
+            env = original_env(site)
+            env["ORIG_FAMILIES"] = "4 6"
+            # Its verify races nsd's asynchronous reload, so it may "roll back" (exit 3).
+            cpu, wall, rss, code = measure(["bash", str(ORIGINAL)], env, ok=(1, 3))
+            note = "" if code == 1 else " (exit 3: its racy verify rolled some zones back)"
+            rows.append(
+                f"| original (shell rendition){note} | {label} | {wall:.2f} s | "
+                f"{cpu:.2f} s | {rss / 1024:.1f} MiB |"
+            )
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--runs", type=int, default=20, help="no-change runs per tool")
+    p.add_argument("--zones", type=int, default=1000)
+    p.add_argument("--records", type=int, default=50)
+    p.add_argument(
+        "--skip-original-switch",
+        action="store_true",
+        help="skip the slow (~1 min) rendition run of the big switch",
+    )
+    args = p.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="kissha-bench-", dir="/tmp"))
+    try:
+        print(
+            f"# kissha benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
+            f"Python {sys.version.split()[0]})\n"
+        )
+        print("## No-change run (cron, every minute)\n")
+        print("| tool | zones | runs | CPU (median) | wall (median) | peak RSS (max) |")
+        print("|---|---|---|---|---|---|")
+        for row in bench_no_change(root, args.runs):
+            print(row, flush=True)
+        print("\n## Master switch, end to end\n")
+        print("| tool | size | wall | CPU | peak RSS |")
+        print("|---|---|---|---|---|")
+        for row in bench_switch(
+            root, args.zones, args.records, original=not args.skip_original_switch
+        ):
+            print(row, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
