@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing when nothing changed (exit 0): for plain cron mail",
+    )
+    f.add_argument(
         "--now",
         metavar="ISO8601",
         help="pretend it is this time (drills, tests), e.g. 2026-01-05T00:00:00Z",
@@ -168,6 +174,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from kissha import failover, output
 
         report = failover.run(cfg, now, dry_run=args.dry_run)
+        if args.quiet and report.exit_code == 0:
+            return 0
         if args.json:
             _print_json(output.as_json(report))
         else:

@@ -293,3 +293,13 @@ def test_check_config_reports_zones(site: LoopbackSite) -> None:
     r = site.kissha("check-config")
     assert r.returncode == 0, r.stderr
     assert "example.org." in r.stdout and "9 marked record(s)" in r.stdout
+
+
+def test_quiet_prints_only_when_something_happened(site: LoopbackSite) -> None:
+    r = site.kissha("failover", "--quiet", now=NOW)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = fail_master(site)  # the third run, not quiet, changes records
+    assert r.returncode == 1
+    site.start_web("fishfinger")
+    r = site.kissha("failover", "--quiet", now=NOW)
+    assert (r.returncode, r.stdout) == (0, "")

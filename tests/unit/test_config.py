@@ -245,3 +245,10 @@ def test_cli_check_config_bad_file() -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0] == f"kissha: {path}: dns.server: must be one of nsd, not 'bind'"
+
+
+def test_shipped_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "kissha.toml"
+    cfg = configmod.load(example)
+    assert [n.name for n in cfg.nodes] == ["fishfinger", "blowfish"]
+    assert cfg.dns.zones_dir == Path("/var/nsd/zones/master")
