@@ -7,12 +7,14 @@ stays as the operator wrote it. dnspython or nsd-checkzone check the result else
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from kissha.errors import ZoneError
 from kissha.model import RRTYPE_FAMILY, Family, Node
@@ -24,20 +26,21 @@ _MARKER_RE = re.compile(r";\s*Enable failover(?:\s+(master|standby))?\b", re.IGN
 _TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"?|;[^\n]*|[()]|(?:[^\s;()"\\]|\\.)+')
 _TTL_RE = re.compile(r"^(?:\d+[wdhms]?)+$", re.IGNORECASE)
 _CLASS_RE = re.compile(r"^(?:IN|CH|CS|HS|CLASS\d+)$", re.IGNORECASE)
-_SLOW_CHARS = frozenset('"()\\')
+_SLOW_RE = re.compile(r'["()\\]')
+_CLASSES = frozenset({"IN", "CH", "CS", "HS"})
 SERIAL_MOD = 2**32
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """A piece of the file's text and where it stands (0-based line, columns)."""
+
     text: str
-    line: int  # 0-based line index
+    line: int
     start: int
     end: int
 
 
-@dataclass(frozen=True)
-class MarkedRecord:
+class MarkedRecord(NamedTuple):
     """A record carrying the failover marker; ``address`` is the token to replace."""
 
     owner: str
@@ -59,8 +62,9 @@ class ZoneScan:
     lines: tuple[str, ...]
     marked: tuple[MarkedRecord, ...]
     serial: Token | None
-    # Every A/AAAA address at each (owner, type): the answers a server must give.
-    rrsets: Mapping[tuple[str, str], tuple[Token, ...]]
+    # Every A/AAAA address at each (owner, type) as (line, text): the answers a server
+    # must give for that name.
+    rrsets: Mapping[tuple[str, str], tuple[tuple[int, str], ...]]
     has_include: bool = False
 
 
@@ -85,16 +89,36 @@ class ZonePlan:
     changes: tuple[RecordChange, ...] = ()
     old_serial: int | None = None
     new_serial: int | None = None
-    expected: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    previous: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     has_include: bool = False
     # Digest of the new text with every marked address and the serial blanked out: two
     # files with the same skeleton differ only in what kissha writes (see dnsserver).
     skeleton: str = ""
+    # For the answer sets below: every address at each marked (owner, type) as
+    # (line, old text), and the new text of the marked ones by line.
+    answers: Mapping[tuple[str, str], tuple[tuple[int, str], ...]] = field(default_factory=dict)
+    rewritten: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
         return self.new_text is not None
+
+    def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
+        """The addresses a server must answer for (owner, type) once the plan is served."""
+        return frozenset(_normal(self.rewritten.get(n, text)) for n, text in self.answers[key])
+
+    def previous_for(self, key: tuple[str, str]) -> frozenset[str]:
+        """The addresses it answered before."""
+        return frozenset(_normal(text) for _, text in self.answers[key])
+
+    # Computed on demand: normalising every address costs more than the rest of a plan,
+    # and verification samples only a few names.
+    @property
+    def expected(self) -> dict[tuple[str, str], frozenset[str]]:
+        return {k: self.expected_for(k) for k in self.answers}
+
+    @property
+    def previous(self) -> dict[tuple[str, str], frozenset[str]]:
+        return {k: self.previous_for(k) for k in self.answers}
 
 
 def _absolute(name: str, origin: str) -> str:
@@ -105,8 +129,122 @@ def _absolute(name: str, origin: str) -> str:
     return f"{name}.{origin}".lower() if origin != "." else f"{name}.".lower()
 
 
-def _first_label_is_standby(owner: str) -> bool:
-    return owner.split(".", 1)[0] == "standby"
+def _is_ttl_or_class(word: str) -> bool:
+    if word[0].isdigit():
+        return _TTL_RE.match(word) is not None
+    return word.upper() in _CLASSES or _CLASS_RE.match(word) is not None
+
+
+class _Scanner:
+    """One pass over a zone file's lines; see ``scan``."""
+
+    def __init__(self, zone: str, where: str) -> None:
+        self.where = where
+        self.origin = zone.lower() if zone.endswith(".") else zone.lower() + "."
+        self.marked: list[MarkedRecord] = []
+        self.rrsets: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        self.serial: Token | None = None
+        self.has_include = False
+        self.last_owner: str | None = None
+
+    def directive(self, words: list[str]) -> None:
+        name = words[0].upper()
+        if name == "$ORIGIN" and len(words) > 1:
+            self.origin = _absolute(words[1], self.origin)
+        elif name == "$INCLUDE":
+            self.has_include = True
+
+    def owner(self, blank: bool, first: str) -> str | None:
+        if blank:
+            return self.last_owner
+        self.last_owner = _absolute(first, self.origin)
+        return self.last_owner
+
+    def mark(
+        self, owner: str | None, rrtype: str, rdata: list[Token], mark: re.Match[str], line: int
+    ) -> None:
+        where = f"{self.where}:{line + 1}"
+        if rrtype not in ("A", "AAAA"):
+            raise ZoneError(
+                f"{where}: '; {MARKER}' on a {rrtype} record: only A and AAAA records can fail over"
+            )
+        if owner is None:
+            raise ZoneError(f"{where}: marked record has no owner name")
+        if len(rdata) != 1:
+            raise ZoneError(f"{where}: marked {rrtype} record needs one address")
+        explicit = mark.group(1)
+        if explicit:
+            role = explicit.lower()
+        else:
+            role = "standby" if owner.split(".", 1)[0] == "standby" else "master"
+        self.marked.append(MarkedRecord(owner, rrtype, rdata[0], role, explicit is not None))
+
+    def fast(self, n: int, line: str) -> None:
+        """A line without quotes, parentheses or escapes: whitespace splits it exactly."""
+        code, sep, comment = line.partition(";")
+        words = code.split()
+        if not words:
+            return
+        if line[0] == "$":
+            self.directive(words)
+            return
+        blank = line[0] in " \t"
+        owner = self.owner(blank, words[0])
+        i = 0 if blank else 1
+        j = i
+        while j < len(words) and j - i < 2 and _is_ttl_or_class(words[j]):
+            j += 1
+        if j >= len(words):
+            return
+        rrtype = words[j].upper()
+        if rrtype == "SOA":
+            self.record(self.tokens(n, line), blank, n)  # spans needed for the serial
+            return
+        if (rrtype == "A" or rrtype == "AAAA") and owner is not None and j + 1 < len(words):
+            self.rrsets.setdefault((owner, rrtype), []).append((n, words[j + 1]))
+        mark = _MARKER_RE.search(";" + comment) if sep else None
+        if mark is not None:
+            rest = words[j + 1 :]
+            if len(rest) == 1:
+                # The address is the last word before the comment: its span, no tokenizer.
+                end = len(code.rstrip())
+                rdata = [Token(rest[0], n, end - len(rest[0]), end)]
+            else:
+                rdata = [Token(w, n, -1, -1) for w in rest]  # mark() rejects these
+            self.mark(owner, rrtype, rdata, mark, n)
+
+    @staticmethod
+    def tokens(n: int, line: str) -> list[Token]:
+        return [Token(m.group(), n, m.start(), m.end()) for m in _TOKEN_RE.finditer(line)]
+
+    def record(self, tokens: list[Token], blank: bool, first_line: int) -> None:
+        """A record from its tokens (with spans), over one line or several."""
+        words = [t for t in tokens if t.text not in ("(", ")") and t.text[0] != ";"]
+        if not words:
+            return
+        owner = self.owner(blank, words[0].text)
+        rest = words if blank else words[1:]
+        i = 0
+        while i < len(rest) and i < 2 and _is_ttl_or_class(rest[i].text):
+            i += 1
+        if i >= len(rest):
+            return
+        rrtype = rest[i].text.upper()
+        rdata = rest[i + 1 :]
+        if rrtype == "SOA":
+            if len(rdata) < 3:
+                raise ZoneError(f"{self.where}:{first_line + 1}: SOA record without a serial")
+            if self.serial is not None:
+                raise ZoneError(f"{self.where}:{rdata[2].line + 1}: a second SOA record")
+            self.serial = rdata[2]
+        if rrtype in ("A", "AAAA") and owner is not None and rdata:
+            self.rrsets.setdefault((owner, rrtype), []).append((rdata[0].line, rdata[0].text))
+        for t in tokens:
+            if t.text[0] == ";":
+                mark = _MARKER_RE.search(t.text)
+                if mark:
+                    self.mark(owner, rrtype, rdata, mark, first_line)
+                    return
 
 
 def scan(text: str, zone: str, where: str = "") -> ZoneScan:
@@ -114,108 +252,24 @@ def scan(text: str, zone: str, where: str = "") -> ZoneScan:
 
     ``zone`` is the zone's name (the initial origin); ``where`` names the file in errors.
     """
-    where = where or zone
-    origin = zone.lower() if zone.endswith(".") else zone.lower() + "."
+    sc = _Scanner(zone, where or zone)
     lines = text.split("\n")
-    marked: list[MarkedRecord] = []
-    rrsets: dict[tuple[str, str], list[Token]] = {}
-    serial: Token | None = None
-    has_include = False
-    last_owner: str | None = None
     pending: list[Token] = []  # tokens of a record spanning lines in parentheses
-    depth = 0
     pending_blank = False
-
-    def record(tokens: list[Token], starts_blank: bool, first_line: int) -> None:
-        nonlocal last_owner, serial
-        words = [t for t in tokens if t.text not in ("(", ")") and t.text[0] != ";"]
-        comments = [t.text for t in tokens if t.text[0] == ";"]
-        if not words:
-            return
-        if starts_blank:
-            owner = last_owner
-            rest = words
-        else:
-            owner = _absolute(words[0].text, origin)
-            last_owner = owner
-            rest = words[1:]
-        i = 0
-        while (
-            i < len(rest)
-            and i < 2
-            and (_TTL_RE.match(rest[i].text) or _CLASS_RE.match(rest[i].text))
-        ):
-            i += 1
-        if i >= len(rest):
-            return
-        rrtype = rest[i].text.upper()
-        rdata = rest[i + 1 :]
-        mark = None
-        for comment in comments:
-            mark = _MARKER_RE.search(comment)
-            if mark:
-                break
-        if rrtype == "SOA":
-            if len(rdata) < 3:
-                raise ZoneError(f"{where}:{first_line + 1}: SOA record without a serial")
-            if serial is not None:
-                raise ZoneError(f"{where}:{rdata[2].line + 1}: a second SOA record")
-            serial = rdata[2]
-        if rrtype in ("A", "AAAA") and owner is not None:
-            rrsets.setdefault((owner, rrtype), []).extend(rdata[:1])
-        if mark is None:
-            return
-        if rrtype not in ("A", "AAAA"):
-            raise ZoneError(
-                f"{where}:{first_line + 1}: '; {MARKER}' on a {rrtype} record: "
-                "only A and AAAA records can fail over"
-            )
-        if owner is None:
-            raise ZoneError(f"{where}:{first_line + 1}: marked record has no owner name")
-        if len(rdata) != 1 or rdata[0].end < 0:
-            raise ZoneError(f"{where}:{first_line + 1}: marked {rrtype} record needs one address")
-        explicit = mark.group(1)
-        role = (
-            explicit.lower()
-            if explicit
-            else ("standby" if _first_label_is_standby(owner) else "master")
-        )
-        marked.append(MarkedRecord(owner, rrtype, rdata[0], role, explicit is not None))
-
+    first = 0
+    depth = 0
     for n, line in enumerate(lines):
-        if depth == 0 and not (_SLOW_CHARS.intersection(line)):
-            code, sep, comment = line.partition(";")
-            words = code.split()
+        if depth == 0 and _SLOW_RE.search(line) is None:
+            sc.fast(n, line)
+            continue
+        # Slow path: parentheses, quotes or escapes, possibly over several lines.
+        tokens = sc.tokens(n, line)
+        if depth == 0:
+            words = [t.text for t in tokens if t.text[0] != ";"]
             if not words:
                 continue
             if line[0] == "$":
-                directive = words[0].upper()
-                if directive == "$ORIGIN" and len(words) > 1:
-                    origin = _absolute(words[1], origin)
-                elif directive == "$INCLUDE":
-                    has_include = True
-                continue
-            interesting = (sep and _MARKER_RE.search(";" + comment)) or any(
-                w.upper() == "SOA" for w in words[:5]
-            )
-            if interesting:
-                tokens = [Token(m.group(), n, m.start(), m.end()) for m in _TOKEN_RE.finditer(line)]
-            else:
-                # Spans are only needed for tokens kissha rewrites; -1 marks "not computed".
-                tokens = [Token(w, n, -1, -1) for w in words]
-            record(tokens, line[0] in " \t", n)
-            continue
-        # Slow path: parentheses, quotes or escapes, possibly over several lines.
-        tokens = [Token(m.group(), n, m.start(), m.end()) for m in _TOKEN_RE.finditer(line)]
-        if depth == 0:
-            if not any(t.text[0] != ";" for t in tokens):
-                continue
-            if line[0] == "$":
-                words = [t.text for t in tokens if t.text[0] != ";"]
-                if words[0].upper() == "$ORIGIN" and len(words) > 1:
-                    origin = _absolute(words[1], origin)
-                elif words[0].upper() == "$INCLUDE":
-                    has_include = True
+                sc.directive(words)
                 continue
             pending = []
             pending_blank = line[0] in " \t"
@@ -226,20 +280,20 @@ def scan(text: str, zone: str, where: str = "") -> ZoneScan:
             elif t.text == ")":
                 depth -= 1
                 if depth < 0:
-                    raise ZoneError(f"{where}:{n + 1}: ')' without '('")
+                    raise ZoneError(f"{sc.where}:{n + 1}: ')' without '('")
         pending.extend(tokens)
         if depth == 0:
-            record(pending, pending_blank, first)
+            sc.record(pending, pending_blank, first)
             pending = []
     if depth > 0:
-        raise ZoneError(f"{where}: '(' is never closed")
+        raise ZoneError(f"{sc.where}: '(' is never closed")
     return ZoneScan(
-        origin=origin,
+        origin=sc.origin,
         lines=tuple(lines),
-        marked=tuple(marked),
-        serial=serial,
-        rrsets={k: tuple(v) for k, v in rrsets.items()},
-        has_include=has_include,
+        marked=tuple(sc.marked),
+        serial=sc.serial,
+        rrsets={k: tuple(v) for k, v in sc.rrsets.items()},
+        has_include=sc.has_include,
     )
 
 
@@ -262,15 +316,12 @@ def next_serial(old: int, policy: str, now: float) -> int:
 
 
 def _same_address(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return False
+    return a == b or _normal(a) == _normal(b)
 
 
+@functools.lru_cache(maxsize=4096)
 def _normal(address: str) -> str:
+    """The canonical text of an address (cached: zones repeat a few node addresses)."""
     try:
         return ipaddress.ip_address(address).compressed
     except ValueError:
@@ -296,7 +347,7 @@ def plan_zone(
         return ZonePlan(zone, path, text, None, has_include=s.has_include)
     replace: dict[int, list[tuple[int, int, str]]] = {}
     changes: list[RecordChange] = []
-    new_address: dict[Token, str] = {}
+    rewritten: dict[int, str] = {}
     for rec in s.marked:
         node = targets[rec.role]
         address = node.address(rec.family)
@@ -305,16 +356,12 @@ def plan_zone(
                 f"{where}:{rec.address.line + 1}: {rec.owner} {rec.rrtype} is marked for "
                 f"failover but node {node.name} ({rec.role}) has no {rec.family} address"
             )
-        new_address[rec.address] = address
-        if not _same_address(rec.address.text, address):
-            t = rec.address
+        t = rec.address
+        rewritten[t.line] = address
+        if not _same_address(t.text, address):
             replace.setdefault(t.line, []).append((t.start, t.end, address))
             changes.append(RecordChange(t.line, rec.owner, rec.rrtype, rec.role, t.text, address))
-    marked_keys = {(rec.owner, rec.rrtype) for rec in s.marked}
-    previous = {k: frozenset(_normal(t.text) for t in s.rrsets[k]) for k in marked_keys}
-    expected = {
-        k: frozenset(_normal(new_address.get(t, t.text)) for t in s.rrsets[k]) for k in marked_keys
-    }
+    answers = {(r.owner, r.rrtype): s.rrsets[(r.owner, r.rrtype)] for r in s.marked}
     if s.serial is None:
         raise ZoneError(f"{where}: no SOA record found")
     try:
@@ -327,7 +374,16 @@ def plan_zone(
         ) from None
     if not changes:
         return ZonePlan(
-            zone, path, text, None, (), old_serial, old_serial, expected, previous, s.has_include
+            zone,
+            path,
+            text,
+            None,
+            (),
+            old_serial,
+            old_serial,
+            s.has_include,
+            answers=answers,
+            rewritten=rewritten,
         )
     new_serial = next_serial(old_serial, serial_policy, now)
     replace.setdefault(s.serial.line, []).append((s.serial.start, s.serial.end, str(new_serial)))
@@ -349,10 +405,10 @@ def plan_zone(
         tuple(changes),
         old_serial,
         new_serial,
-        expected,
-        previous,
         s.has_include,
         skeleton,
+        answers,
+        rewritten,
     )
 
 

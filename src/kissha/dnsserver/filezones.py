@@ -187,11 +187,11 @@ class FileZoneServer(ABC):
         """The SOA check (index ``first`` in the run's list), then the sampled names gated
         on it: a name is only asked for once the server serves the zone's new serial."""
         serial = plan.new_serial if new else plan.old_serial
-        answers = plan.expected if new else plan.previous
+        answers = plan.expected_for if new else plan.previous_for
         checks = [Check(plan.zone, "SOA", serial=serial)]
         keys = sorted({(c.owner, c.rrtype) for c in plan.changes})
-        for owner, rrtype in _sample(keys, self._budget):
-            checks.append(Check(owner, rrtype, addresses=answers[(owner, rrtype)], gate=first))
+        for key in _sample(keys, self._budget):
+            checks.append(Check(*key, addresses=answers(key), gate=first))
         return checks
 
     def _verify(self, plans: Sequence[ZonePlan], new: bool) -> list[str]:
