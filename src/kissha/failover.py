@@ -43,6 +43,7 @@ class RunReport:
     message: str = ""
     recovered: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # zone files that fail validation
     applied: ApplyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -60,18 +61,15 @@ def _read_zone(ref: ZoneRef) -> str:
         raise ZoneError(f"{ref.path}: cannot read: {exc.strerror or exc}") from None
 
 
-def plan_all(config: Config, roles: Roles, now: float) -> tuple[int, list[ZonePlan]]:
-    """Plan every managed zone for ``roles``; return (zones seen, plans that change)."""
+def plan_all(config: Config, roles: Roles, now: float) -> list[ZonePlan]:
+    """Plan every managed zone for ``roles``."""
     refs = zone_refs(config.dns)
     if not refs:
         raise ConfigError(
             [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
         )
     targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
-    plans = [
-        plan_zone(r.name, r.path, _read_zone(r), targets, config.dns.serial, now) for r in refs
-    ]
-    return len(refs), [p for p in plans if p.changed]
+    return [plan_zone(r.name, r.path, _read_zone(r), targets, config.dns.serial, now) for r in refs]
 
 
 def run(
@@ -128,8 +126,12 @@ def _run(
             report.outcome = "kept"
             report.message = "every node is down: the records stay as they are"
         else:
-            report.zones_total, report.plans = plan_all(config, decision.roles, now)
+            plans = plan_all(config, decision.roles, now)
+            report.zones_total = len(plans)
+            report.plans = [p for p in plans if p.changed]
             report.timings["plan"] = time.monotonic() - t2
+            if server is not None and not dry_run:
+                report.problems = server.precheck([p for p in plans if not p.changed])
             if report.plans and not dry_run:
                 assert server is not None
                 t3 = time.monotonic()
@@ -185,6 +187,9 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
                 zones=[p.zone for p in report.plans][:50],
             )
         st.roles = roles
+    for problem in report.problems:
+        if not any(e["kind"] == "zone-invalid" and e["message"] == problem for e in st.events):
+            st.add_event(now, "zone-invalid", problem)
     st.last_run = _last_run(report)
 
 

@@ -21,7 +21,7 @@ def text(report: RunReport) -> str:
     out.append(f"{title} at {iso(report.now)}")
     for line in report.recovered:
         out.append(f"recovered: {line}")
-    for line in report.warnings:
+    for line in report.warnings + report.problems:
         out.append(f"warning: {line}")
     out.append("")
     out.append("probes:")
@@ -122,6 +122,7 @@ def as_json(report: RunReport) -> dict[str, Any]:
         ],
         "recovered": report.recovered,
         "warnings": report.warnings,
+        "problems": report.problems,
         "timings": {k: round(v, 4) for k, v in report.timings.items()},
         "apply": None
         if report.applied is None

@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -372,6 +372,10 @@ def plan_zone(
         raise ZoneError(
             f"{where}:{s.serial.line + 1}: SOA serial is not a 32-bit number: {s.serial.text!r}"
         ) from None
+    blanks: dict[int, list[tuple[int, int]]] = {}
+    for t in [rec.address for rec in s.marked] + [s.serial]:
+        blanks.setdefault(t.line, []).append((t.start, t.end))
+    skeleton = _skeleton(s.lines, blanks)
     if not changes:
         return ZonePlan(
             zone,
@@ -382,16 +386,13 @@ def plan_zone(
             old_serial,
             old_serial,
             s.has_include,
-            answers=answers,
-            rewritten=rewritten,
+            skeleton,
+            answers,
+            rewritten,
         )
     new_serial = next_serial(old_serial, serial_policy, now)
     replace.setdefault(s.serial.line, []).append((s.serial.start, s.serial.end, str(new_serial)))
     lines = list(s.lines)
-    blanks: dict[int, list[tuple[int, int]]] = {}
-    for t in [rec.address for rec in s.marked] + [s.serial]:
-        blanks.setdefault(t.line, []).append((t.start, t.end))
-    skeleton = _skeleton(lines, blanks)
     for n, spans in replace.items():
         line = lines[n]
         for start, end, value in sorted(spans, reverse=True):
@@ -412,15 +413,20 @@ def plan_zone(
     )
 
 
-def _skeleton(lines: list[str], blanks: Mapping[int, list[tuple[int, int]]]) -> str:
+def _skeleton(lines: Sequence[str], blanks: Mapping[int, list[tuple[int, int]]]) -> str:
+    """The digest of the text with the marked addresses and the serial blanked out.
+
+    The old and the new text of a plan have the same skeleton by construction.
+    """
     import hashlib
 
-    h = hashlib.sha256()
-    for n, line in enumerate(lines):
-        for start, end in sorted(blanks.get(n, ()), reverse=True):
+    out = list(lines)
+    for n, spans in blanks.items():
+        line = out[n]
+        for start, end in sorted(spans, reverse=True):
             line = line[:start] + "\0" + line[end:]
-        h.update(line.encode("utf-8", "surrogateescape") + b"\n")
-    return h.hexdigest()
+        out[n] = line
+    return hashlib.sha256("\n".join(out).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def diff(plan: ZonePlan) -> str:

@@ -303,3 +303,36 @@ def test_quiet_prints_only_when_something_happened(site: LoopbackSite) -> None:
     site.start_web("fishfinger")
     r = site.kissha("failover", "--quiet", now=NOW)
     assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_hand_broken_zone_is_reported_before_a_failover_needs_it(site: LoopbackSite) -> None:
+    broken = site.zone_path("irregular.ninja")
+    broken.write_text(broken.read_text() + "oops     IN A    not-an-address\n")
+    r = site.kissha("failover", now=NOW)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning: irregular.ninja.: the zone file does not pass nsd-checkzone" in r.stdout
+    assert site.answers("www.irregular.ninja", "A") == {A_FISH}  # nsd still serves the old
+    r = site.kissha("failover", "--json", now=NOW)
+    assert json.loads(r.stdout)["problems"]
+    events = json.loads((site.root / "state" / "state.json").read_text())["events"]
+    assert [e["kind"] for e in events].count("zone-invalid") == 1  # reported once
+    # fixed by hand: no more warning, and the next failover needs no extra check
+    broken.write_text(site.zone_text("irregular.ninja"))
+    r = site.kissha("failover", now=NOW)
+    assert "warning" not in r.stdout
+    r = fail_master(site)
+    assert r.returncode == 1, r.stdout
+    data = json.loads(site.kissha("failover", "--json", "--dry-run", now=NOW).stdout)
+    assert data["outcome"] == "unchanged"
+
+
+def test_failover_trusts_zones_validated_by_earlier_runs(site: LoopbackSite) -> None:
+    assert site.kissha("failover", now=NOW).returncode == 0  # validates the files on disk
+    site.stop_web("fishfinger")
+    for _ in range(2):
+        site.kissha("failover", now=NOW)
+    r = site.kissha("failover", "--json", now=NOW)
+    data = json.loads(r.stdout)
+    assert data["exit_code"] == 1, r.stdout
+    assert data["apply"]["checked"] == 0
+    assert data["apply"]["trusted"] == len(site.zones)

@@ -35,6 +35,10 @@ class DnsServer(Protocol):
         """Undo what an interrupted run left behind; return what was done, in words."""
         ...
 
+    def precheck(self, plans: Sequence[ZonePlan]) -> list[str]:
+        """Validate unchanged zones' files ahead of need; return problems, in words."""
+        ...
+
     def apply(self, plans: Sequence[ZonePlan]) -> ApplyReport:
         """Serve the plans' new zones, verified, or raise ApplyFailed with the old ones back."""
         ...

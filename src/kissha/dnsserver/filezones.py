@@ -102,6 +102,32 @@ class FileZoneServer(ABC):
         self._remember(plans)
         return report
 
+    def precheck(self, plans: Sequence[ZonePlan]) -> list[str]:
+        """Check the files on disk of zones whose skeleton no run has validated yet.
+
+        The current file and the one a failover would write share their skeleton, so a
+        file that passes now makes its failover need no check later (a cold 1,000-zone
+        switch would otherwise spend ~1.5 s in nsd-checkzone), and one that fails is
+        reported now, not when an emergency failover is rolled back because of it.
+        """
+        known = self._checked()
+        todo = [
+            p
+            for p in plans
+            if p.skeleton
+            and not p.has_include
+            and known.get(str(p.path)) != f"{p.zone} {p.skeleton}"
+        ]
+        if not todo:
+            return []
+        errors = self.check([(p.zone, p.path) for p in todo])
+        self._remember([p for p in todo if p.zone not in errors])
+        return [
+            f"{zone}: the zone file does not pass {self.dns.checkzone[0]}, so a failover "
+            f"would be rolled back: {error}"
+            for zone, error in sorted(errors.items())
+        ]
+
     def _validate(
         self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: ApplyReport
     ) -> None:
@@ -117,7 +143,13 @@ class FileZoneServer(ABC):
         report.checked, report.trusted = len(todo), len(plans) - len(todo)
         errors = self.check(todo) if todo else {}
         if errors:
-            lines = [f"{z}: {e}" for z, e in sorted(errors.items())]
+            # name the zone's own file, not the hidden temp file that was checked
+            real = {str(temps[p.path]): str(p.path) for p in plans}
+            lines = []
+            for z, e in sorted(errors.items()):
+                for tmp, path in real.items():
+                    e = e.replace(tmp, path)
+                lines.append(f"{z}: {e}")
             raise ApplyFailed(_summary("validation failed, nothing was installed", lines))
 
     def _install(self, plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> list[ZonePlan]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from kissha.dnsserver.filezones import FileZoneServer
 from kissha.errors import ApplyFailed
+
+# "[2026-11-24 19:21:41.954] nsd-checkzone[21841]: error: ": time and pid vary per run.
+_LOG_PREFIX = re.compile(r"^\[[^\]]*\] [\w.-]+\[\d+\]: ")
 
 
 class NsdServer(FileZoneServer):
@@ -34,8 +38,10 @@ class NsdServer(FileZoneServer):
                 errors[zone] = f"{self.dns.checkzone[0]} timed out"
                 return
             if proc.returncode != 0:
-                text = out.decode(errors="replace").strip().splitlines()
-                errors[zone] = " | ".join(text[:3]) or f"exit status {proc.returncode}"
+                text = [_LOG_PREFIX.sub("", t) for t in out.decode(errors="replace").splitlines()]
+                errors[zone] = " | ".join(t for t in text[:3] if t) or (
+                    f"exit status {proc.returncode}"
+                )
 
         while queue or running:
             while queue and len(running) < width:
