@@ -9,6 +9,7 @@ from kissha.failover import RunReport
 from kissha.zonefile import diff
 
 JSON_SCHEMA = "kissha.failover/1"
+MAX_DIFF_LINES = 200
 
 
 def iso(ts: float) -> str:
@@ -54,13 +55,35 @@ def text(report: RunReport) -> str:
         out.append(
             f"plan: {len(report.plans)} of {report.zones_total} zone(s) change, {records} record(s)"
         )
-        for p in report.plans:
-            out.append(diff(p).rstrip("\n"))
+        out.extend(_diffs(report))
     elif d.roles is not None:
         out.append(f"plan: nothing to change in {report.zones_total} zone(s)")
     out.append("")
     out.append(f"result: {report.outcome}: {report.message} (exit {report.exit_code})")
     return "\n".join(out) + "\n"
+
+
+def _diffs(report: RunReport) -> list[str]:
+    """Full diffs up to MAX_DIFF_LINES changed lines, then what the rest changes, counted:
+    a cron mail with 50,000 hunks helps nobody."""
+    out: list[str] = []
+    shown = 0
+    rest: dict[str, int] = {}
+    rest_zones = 0
+    for p in report.plans:
+        if shown + len(p.changes) <= MAX_DIFF_LINES:
+            out.append(diff(p).rstrip("\n"))
+            shown += len(p.changes)
+            continue
+        rest_zones += 1
+        for c in p.changes:
+            key = f"{c.rrtype} {c.old} -> {c.new} ({c.role})"
+            rest[key] = rest.get(key, 0) + 1
+    if rest_zones:
+        out.append(f"... and {rest_zones} more zone(s), each with a new serial and:")
+        out.extend(f"    {n} x {key}" for key, n in sorted(rest.items()))
+        out.append("    (kissha failover --json lists every record)")
+    return out
 
 
 def as_json(report: RunReport) -> dict[str, Any]:
@@ -116,7 +139,6 @@ def as_json(report: RunReport) -> dict[str, Any]:
                     }
                     for c in p.changes
                 ],
-                "diff": diff(p),
             }
             for p in report.plans
         ],

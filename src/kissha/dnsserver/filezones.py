@@ -70,9 +70,7 @@ class FileZoneServer(ABC):
         t0 = time.monotonic()
         temps: dict[Path, Path] = {}
         try:
-            for p in plans:
-                assert p.new_text is not None
-                temps[p.path] = write_temp(p.path, encode(p.new_text), like=p.path)
+            self._write_temps(plans, temps)
             report.timings["write"] = time.monotonic() - t0
             t1 = time.monotonic()
             self._validate(plans, temps, report)
@@ -101,6 +99,13 @@ class FileZoneServer(ABC):
         self._finish(installed)
         self._remember(plans)
         return report
+
+    @staticmethod
+    def _write_temps(plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> None:
+        # One after another: fsyncs in threads measured no faster in real runs.
+        for p in plans:
+            assert p.new_text is not None
+            temps[p.path] = write_temp(p.path, encode(p.new_text), like=p.path)
 
     def precheck(self, plans: Sequence[ZonePlan]) -> list[str]:
         """Check the files on disk of zones whose skeleton no run has validated yet.
