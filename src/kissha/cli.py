@@ -203,12 +203,7 @@ def _check_config(cfg: Any, as_json: bool) -> int:
     problems = []
     for ref in zone_refs(cfg.dns):
         try:
-            s = scan(
-                ref.path.read_bytes().decode("utf-8", "surrogateescape"), ref.name, str(ref.path)
-            )
-        except OSError as exc:
-            problems.append(f"{ref.path}: cannot read: {exc.strerror or exc}")
-            continue
+            s = scan(ref.read(), ref.name, str(ref.path))
         except ZoneError as exc:
             problems.append(str(exc))
             continue
@@ -260,7 +255,7 @@ def _check_config(cfg: Any, as_json: bool) -> int:
 def _pin(cfg: Any, args: argparse.Namespace) -> int:
     from kissha import state as statefile
     from kissha.files import RunLock
-    from kissha.model import Pin
+    from kissha.model import Pin, iso
 
     now = time.time()
     with RunLock(cfg.state_dir / "lock"):
@@ -272,11 +267,7 @@ def _pin(cfg: Any, args: argparse.Namespace) -> int:
                 )
             until = now + parse_duration(args.duration) if args.duration else None
             st.pin = Pin(args.node, until)
-            what = f"pinned to {args.node}" + (
-                ""
-                if until is None
-                else f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
-            )
+            what = f"pinned to {args.node}" + ("" if until is None else f" until {iso(until)}")
             st.add_event(now, "pin", what)
         else:
             what = "unpinned" if st.pin else "no pin was set"

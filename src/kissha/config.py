@@ -42,6 +42,15 @@ class ZoneRef:
     name: str
     path: Path
 
+    def read(self) -> str:
+        """The file's text; bytes that are not UTF-8 survive a round trip unchanged."""
+        from kissha.errors import ZoneError
+
+        try:
+            return self.path.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError as exc:
+            raise ZoneError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+
 
 @dataclass(frozen=True)
 class DnsConfig:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kissha import state as statefile
-from kissha.config import Config, ZoneRef, zone_refs
+from kissha.config import Config, zone_refs
+from kissha.dnsserver import journal_path
 from kissha.errors import ApplyFailed, ConfigError, ZoneError
 from kissha.files import RunLock
 from kissha.model import Decision, Node, ProbeResult, Roles
@@ -54,13 +55,6 @@ class RunReport:
         return EXIT_CHANGED if self.plans else EXIT_UNCHANGED
 
 
-def _read_zone(ref: ZoneRef) -> str:
-    try:
-        return ref.path.read_bytes().decode("utf-8", "surrogateescape")
-    except OSError as exc:
-        raise ZoneError(f"{ref.path}: cannot read: {exc.strerror or exc}") from None
-
-
 def plan_all(config: Config, roles: Roles, now: float) -> list[ZonePlan]:
     """Plan every managed zone for ``roles``."""
     refs = zone_refs(config.dns)
@@ -69,7 +63,7 @@ def plan_all(config: Config, roles: Roles, now: float) -> list[ZonePlan]:
             [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
         )
     targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
-    return [plan_zone(r.name, r.path, _read_zone(r), targets, config.dns.serial, now) for r in refs]
+    return [plan_zone(r.name, r.path, r.read(), targets, config.dns.serial, now) for r in refs]
 
 
 def run(
@@ -105,6 +99,8 @@ def _run(
         server = server_for(config)
     if server is not None and not dry_run:
         recovered = server.recover()
+    elif dry_run and journal_path(config.state_dir).exists():
+        warnings.append("an interrupted run left a journal: a real run undoes it first")
     if st.pin is not None and not st.pin.active(now):
         if not dry_run:
             st.add_event(now, "unpinned", f"pin to {st.pin.node} expired")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 Family = Literal["ipv4", "ipv6"]
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 RRTYPE_FAMILY: dict[str, Family] = {"A": "ipv4", "AAAA": "ipv6"}
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC time: kissha's one time format for people."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kissha.failover import RunReport
+from kissha.model import iso
 from kissha.zonefile import diff
 
 JSON_SCHEMA = "kissha.failover/1"
 MAX_DIFF_LINES = 200
-
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def text(report: RunReport) -> str:

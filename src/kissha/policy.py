@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kissha.config import Config
-from kissha.model import Decision, NodeHealth, Pin, ProbeResult, Roles
+from kissha.model import Decision, NodeHealth, Pin, ProbeResult, Roles, iso
 
 WEEK = 7 * 86400
 # Weeks are counted from Monday 1970-01-05 00:00 UTC: the count never jumps at a year
@@ -64,7 +64,7 @@ def preferred_order(
     if pin is not None and pin.active(now) and pin.node in order:
         order.remove(pin.node)
         order.insert(0, pin.node)
-        until = "" if pin.until is None else f" until {_iso(pin.until)}"
+        until = "" if pin.until is None else f" until {iso(pin.until)}"
         reasons.append(f"pinned to {pin.node}{until}")
     return tuple(order), reasons
 
@@ -130,9 +130,3 @@ def decide(
         reasons.append(f"standby {standby} is down; its names keep pointing at it")
     full = (master, *healthy_others, *(n for n in others if not health[n].up))
     return Decision(Roles(master, standby, full), health, tuple(reasons), order)
-
-
-def _iso(ts: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

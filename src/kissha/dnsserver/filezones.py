@@ -86,7 +86,9 @@ class FileZoneServer(ABC):
             self.reload()
             report.timings["reload"] = time.monotonic() - t2
             t3 = time.monotonic()
-            failures = self._verify(plans, new=True)
+            checks = self.checks(plans, new=True)
+            report.verified = len(checks) * len(self.dns.verify_servers)
+            failures = self._verify(checks)
             report.timings["verify"] = time.monotonic() - t3
             if failures:
                 raise ApplyFailed(_summary("the server does not serve the new zones", failures))
@@ -95,7 +97,6 @@ class FileZoneServer(ABC):
             if isinstance(exc, ApplyFailed):
                 raise ApplyFailed(f"{exc}; rolled back: {undone}") from None
             raise
-        report.verified = self._verified
         self._finish(installed)
         self._remember(plans)
         return report
@@ -207,7 +208,7 @@ class FileZoneServer(ABC):
         except ApplyFailed as exc:
             journal_path(self.state_dir).unlink(missing_ok=True)
             return f"old zone files restored, but the reload failed too ({exc})"
-        failures = self._verify(plans, new=False)
+        failures = self._verify(self.checks(plans, new=False))
         journal_path(self.state_dir).unlink(missing_ok=True)
         if failures:
             return _summary("old zone files restored, old answers NOT confirmed", failures)
@@ -220,31 +221,29 @@ class FileZoneServer(ABC):
 
     # -- verification --------------------------------------------------------------------
 
-    def _checks(self, plan: ZonePlan, new: bool, first: int = 0) -> list[Check]:
-        """The SOA check (index ``first`` in the run's list), then the sampled names gated
-        on it: a name is only asked for once the server serves the zone's new serial."""
-        serial = plan.new_serial if new else plan.old_serial
-        answers = plan.expected_for if new else plan.previous_for
-        checks = [Check(plan.zone, "SOA", serial=serial)]
-        keys = sorted({(c.owner, c.rrtype) for c in plan.changes})
-        for key in _sample(keys, self._budget):
-            checks.append(Check(*key, addresses=answers(key), gate=first))
-        return checks
+    def checks(self, plans: Sequence[ZonePlan], new: bool) -> list[Check]:
+        """What to ask every server: each zone's SOA serial, then sampled names gated on
+        it (a name is asked for once the server serves the zone's new serial).
 
-    def _verify(self, plans: Sequence[ZonePlan], new: bool) -> list[str]:
-        # Spread a bounded number of name queries over the zones and families: the
-        # serial proves the whole new file is loaded, the names that it says the right thing.
+        At most ``verify_max_names`` names, spread over the zones and families, at
+        least one each: the serial proves the whole file is loaded, the names that it
+        says the right thing.
+        """
         keys = sum(len({(c.owner, c.rrtype) for c in p.changes}) for p in plans)
         groups = sum(len({c.rrtype for c in p.changes}) for p in plans) or 1
-        self._budget = (
-            keys
-            if keys <= self.dns.verify_max_names
-            else max(1, self.dns.verify_max_names // groups)
-        )
+        budget = self.dns.verify_max_names
+        per_group = keys if keys <= budget else max(1, budget // groups)
         checks: list[Check] = []
         for p in plans:
-            checks.extend(self._checks(p, new, first=len(checks)))
-        self._verified = len(checks) * len(self.dns.verify_servers)
+            gate = len(checks)
+            answers = p.expected_for if new else p.previous_for
+            checks.append(Check(p.zone, "SOA", serial=p.new_serial if new else p.old_serial))
+            owners = sorted({(c.owner, c.rrtype) for c in p.changes})
+            for key in _sample(owners, per_group):
+                checks.append(Check(*key, addresses=answers(key), gate=gate))
+        return checks
+
+    def _verify(self, checks: Sequence[Check]) -> list[str]:
         return verify(
             self.dns.verify_servers, self.dns.verify_port, checks, self.dns.verify_timeout
         )
@@ -314,9 +313,6 @@ class FileZoneServer(ABC):
                 self.reload()
             path.unlink(missing_ok=True)
         return done
-
-    _budget: int = 0
-    _verified: int = 0
 
 
 def _sample(keys: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,9 +289,3 @@ class LoopbackSite:
                 return True
             time.sleep(0.02)
         return False
-
-
-@contextlib.contextmanager
-def site(root: Path, **kwargs: object) -> Iterator[LoopbackSite]:
-    with LoopbackSite(root, **kwargs) as s:  # type: ignore[arg-type]
-        yield s
