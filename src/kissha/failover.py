@@ -20,8 +20,10 @@ from kissha.zonefile import ZonePlan, plan_zone
 if TYPE_CHECKING:
     from kissha.config import HealthConfig
     from kissha.dnsserver import ApplyReport, DnsServer
+    from kissha.tofu import ProbeContext
 
-Prober = Callable[[Sequence[Node], "HealthConfig"], list[ProbeResult]]
+# A probe round: kissha.probes.run_round, or a stand-in in tests and drills.
+Prober = Callable[[Sequence[Node], "HealthConfig", "ProbeContext | None"], list[ProbeResult]]
 
 # Exit codes: documented in the README; cron mails the output of every non-zero run.
 EXIT_UNCHANGED = 0
@@ -105,13 +107,19 @@ def _run(
         if not dry_run:
             st.add_event(now, "unpinned", f"pin to {st.pin.node} expired")
         st.pin = None
-    if prober is None:
-        from kissha.probes import run_round
+    from kissha.probes import run_round
+    from kissha.tofu import ProbeContext
 
+    if prober is None:
         prober = run_round
+    # Gemini certificates first seen (TOFU): a dry run reads them but never writes them.
+    context = ProbeContext.load(config.state_dir, readonly=dry_run)
+    warnings.extend(context.warnings)
     t1 = time.monotonic()
-    results = prober(config.nodes, config.health)
+    results = prober(config.nodes, config.health, context)
     t2 = time.monotonic()
+    if not dry_run:
+        context.save()
     decision = decide(config, results, st.health, st.roles, now, st.pin)
     report = RunReport(
         now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings

@@ -24,6 +24,10 @@ class Node:
     fqdn: str
     ipv4: str | None = None
     ipv6: str | None = None
+    probes: tuple[str, ...] | None = None  # the names of the probes it runs; None: all
+
+    def runs(self, probe: str) -> bool:
+        return self.probes is None or probe in self.probes
 
     def address(self, family: Family) -> str | None:
         return self.ipv4 if family == "ipv4" else self.ipv6
@@ -35,15 +39,18 @@ class Node:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """One health check applied to every node and each of its address families."""
+    """One health check applied to its nodes and each of their address families."""
 
     name: str
-    kind: str
+    kind: str  # https | http | gemini | tcp | dns | smtp
     port: int
     path: str = "/index.txt"
-    expect: str = "Welcome to {fqdn}"
+    expect: str = "Welcome to {fqdn}"  # "" checks no body text
     ca_file: str | None = None
     required: bool = True
+    tls: str = "ca"  # gemini: "tofu" | "ca" | "pinned"; https always verifies ("ca")
+    fingerprints: tuple[tuple[str, str], ...] = ()  # pinned: (node name, "sha256:HEX")
+    zone: str | None = None  # dns: the zone whose SOA is asked
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class ProbeResult:
     latency_ms: float | None = None
     attempts: int = 1
     cert_not_after: float | None = None
+    warning: str | None = None  # a passing probe's concern, e.g. a certificate near expiry
 
 
 @dataclass(frozen=True)

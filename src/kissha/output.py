@@ -28,9 +28,10 @@ def text(report: RunReport) -> str:
         latency = f"{r.latency_ms:7.1f} ms" if r.latency_ms is not None else " " * 10
         tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
         flag = "" if r.required else " [informational]"
+        warning = f"; warning: {r.warning}" if r.warning else ""
         out.append(
             f"  {r.node:<{width}}  {r.probe:<5} {r.family}  {status:<6} {latency}  "
-            f"{r.address}: {r.detail}{tries}{flag}"
+            f"{r.address}: {r.detail}{warning}{tries}{flag}"
         )
     d = report.decision
     out.append("")
@@ -103,6 +104,7 @@ def as_json(report: RunReport) -> dict[str, Any]:
                 "latency_ms": r.latency_ms,
                 "attempts": r.attempts,
                 "cert_not_after": iso(r.cert_not_after) if r.cert_not_after else None,
+                "warning": r.warning,
             }
             for r in report.probes
         ],

@@ -84,6 +84,7 @@ def test_good_minimal_defaults() -> None:
     assert h.failures_before_demotion == 3
     assert h.successes_before_promotion == 5
     assert h.max_body == 65536
+    assert h.cert_warn_days == 14
     assert h.probes == (
         ProbeSpec(
             name="https",
@@ -93,8 +94,12 @@ def test_good_minimal_defaults() -> None:
             expect="Welcome to {fqdn}",
             ca_file=None,
             required=True,
+            tls="ca",
+            fingerprints=(),
+            zone=None,
         ),
     )
+    assert all(n.probes is None for n in cfg.nodes)
 
     d = cfg.dns
     assert d.server == "nsd"
@@ -148,6 +153,108 @@ def test_good_full_values() -> None:
     assert d.serial == "date"
     assert d.command_timeout == 12.0
     assert isinstance(d.command_timeout, float)
+
+
+PIN_A = "sha256:0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+PIN_B = "sha256:FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210"
+
+
+def test_good_probes_every_type_with_its_defaults() -> None:
+    cfg = configmod.load(CONFIG_DIR / "good-probes.toml")
+    h = cfg.health
+    assert h.cert_warn_days == 21
+    by_name = {p.name: p for p in h.probes}
+    assert list(by_name) == [
+        "web",
+        "plain",
+        "capsule",
+        "capsule-ca",
+        "pinned",
+        "ssh",
+        "ns",
+        "mail",
+    ]
+    assert by_name["web"] == ProbeSpec("web", "https", 443, "/index.txt", "Welcome to {fqdn}")
+    assert by_name["plain"] == ProbeSpec(
+        "plain", "http", 80, "/index.txt", "Welcome to {fqdn}", required=False
+    )
+    # Gemini: port 1965, path "/", no body check, trust on first use by default.
+    assert by_name["capsule"] == ProbeSpec("capsule", "gemini", 1965, "/", "", tls="tofu")
+    assert by_name["capsule-ca"] == ProbeSpec(
+        "capsule-ca",
+        "gemini",
+        11965,
+        "/status.gmi",
+        "up {fqdn}",
+        ca_file=str(CONFIG_DIR / "gemini-ca.pem"),
+        tls="ca",
+    )
+    # Fingerprints: colons dropped, upper case, in file order.
+    assert by_name["pinned"] == ProbeSpec(
+        "pinned",
+        "gemini",
+        1965,
+        "/",
+        "",
+        tls="pinned",
+        fingerprints=(("fishfinger", PIN_A), ("blowfish", PIN_B)),
+    )
+    # tcp, dns and smtp send no request: no path, no text.
+    assert by_name["ssh"] == ProbeSpec("ssh", "tcp", 22, "", "")
+    assert by_name["ns"] == ProbeSpec("ns", "dns", 53, "", "", zone="example.org")
+    assert by_name["mail"] == ProbeSpec("mail", "smtp", 587, "", "", required=False)
+
+
+def test_node_probe_lists() -> None:
+    cfg = configmod.load(CONFIG_DIR / "good-probes.toml")
+    fish, blow = cfg.nodes
+    assert fish.probes is None
+    assert fish.runs("ssh") and fish.runs("capsule-ca")
+    assert blow.probes == ("web", "capsule", "pinned", "ns", "mail")
+    assert blow.runs("capsule") and not blow.runs("ssh") and not blow.runs("capsule-ca")
+
+
+def _with_probes(specs: list[dict[str, object]], **node_b: object) -> configmod.Config:
+    return configmod.parse(
+        {
+            "nodes": {
+                "fishfinger": {"fqdn": "fishfinger.example.org", "ipv4": "198.51.100.11"},
+                "blowfish": {"fqdn": "blowfish.example.org", "ipv4": "198.51.100.12", **node_b},
+            },
+            "health": {"probes": specs},
+            "dns": {"zones_dir": "/etc/nsd/zones"},
+        }
+    )
+
+
+def test_pinned_needs_fingerprints_only_for_nodes_that_run_it() -> None:
+    specs: list[dict[str, object]] = [
+        {"type": "https"},
+        {"type": "gemini", "tls": "pinned", "fingerprints": {"fishfinger": PIN_A.lower()}},
+    ]
+    cfg = _with_probes(specs, probes=["https"])
+    assert cfg.health.probes[1].fingerprints == (("fishfinger", PIN_A),)
+    with pytest.raises(ConfigError) as info:
+        _with_probes(specs)
+    assert info.value.problems == [
+        "health.probes[1].fingerprints: no fingerprint for node 'blowfish'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        (PIN_A, PIN_A),
+        (PIN_A.lower(), PIN_A),
+        ("SHA256:" + ":".join(PIN_A[7 + i : 9 + i] for i in range(0, 64, 2)), PIN_A),
+        ("sha256:" + "0" * 63, None),
+        ("sha1:" + "0" * 64, None),
+        ("0" * 64, None),
+        ("sha256:" + "g" * 64, None),
+    ],
+)
+def test_normal_fingerprint(text: str, normal: str | None) -> None:
+    assert configmod.normal_fingerprint(text) == normal
 
 
 def test_node_order_is_file_order(tmp_path: Path) -> None:
