@@ -23,6 +23,7 @@ def text(report: RunReport) -> str:
     out.append("")
     out.append("probes:")
     width = max((len(r.node) for r in report.probes), default=4)
+    pwidth = max((len(r.probe) for r in report.probes), default=5)
     for r in report.probes:
         status = "ok" if r.ok else "FAILED"
         latency = f"{r.latency_ms:7.1f} ms" if r.latency_ms is not None else " " * 10
@@ -30,7 +31,7 @@ def text(report: RunReport) -> str:
         flag = "" if r.required else " [informational]"
         warning = f"; warning: {r.warning}" if r.warning else ""
         out.append(
-            f"  {r.node:<{width}}  {r.probe:<5} {r.family}  {status:<6} {latency}  "
+            f"  {r.node:<{width}}  {r.probe:<{pwidth}} {r.family}  {status:<6} {latency}  "
             f"{r.address}: {r.detail}{warning}{tries}{flag}"
         )
     d = report.decision

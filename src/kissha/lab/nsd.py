@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -83,17 +83,34 @@ def _answers_soa(zone: str, address: str, port: int) -> bool:
     return response.rcode() == dns.rcode.NOERROR
 
 
+# Answers "does nsd serve zone on address@port yet?" during start-up.
+ReadyCheck = Callable[[str, str, int], bool]
+
+
 class NsdInstance:
-    """One nsd process serving zones from directory; use as a context manager."""
+    """One nsd process serving zones from directory; use as a context manager.
+
+    command_prefix runs nsd through another command, e.g. ``["ip", "netns", "exec", NS]``
+    for a node in a network namespace; then ready must ask from inside that namespace
+    too, since the default check queries from the current one.
+    """
 
     def __init__(
-        self, directory: Path, listen: Sequence[tuple[str, int]], zones: Mapping[str, str]
+        self,
+        directory: Path,
+        listen: Sequence[tuple[str, int]],
+        zones: Mapping[str, str],
+        *,
+        command_prefix: Sequence[str] = (),
+        ready: ReadyCheck = _answers_soa,
     ) -> None:
         if not listen or not zones:
             raise ValueError("nsd needs at least one listen address and one zone")
         self.directory = directory.resolve()
         self.listen = list(listen)
         self.zones = dict(zones)
+        self.command_prefix = list(command_prefix)
+        self.ready = ready
         self.conf = self.directory / "nsd.conf"
         self.output = self.directory / "nsd.out"
         self.logfile = self.directory / "nsd.log"
@@ -134,7 +151,7 @@ class NsdInstance:
             return
         self._output_file = self.output.open("ab")
         self._process = subprocess.Popen(
-            ["nsd", "-d", "-c", str(self.conf)],
+            [*self.command_prefix, "nsd", "-d", "-c", str(self.conf)],
             stdin=subprocess.DEVNULL,
             stdout=self._output_file,
             stderr=subprocess.STDOUT,
@@ -149,7 +166,7 @@ class NsdInstance:
             if self._process.poll() is not None:
                 problem = f"nsd exited early with status {self._process.returncode}"
                 break
-            if _answers_soa(zone, address, port):
+            if self.ready(zone, address, port):
                 return
             if time.monotonic() >= deadline:
                 problem = (
