@@ -1,0 +1,33 @@
+"""The README's main-job command works and leaves nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def test_demo_fails_over_fails_back_and_cleans_up(isolation: None) -> None:
+    before = namespaces()
+    r = subprocess.run(
+        [sys.executable, "-m", "kissha.lab.demo", "--interval", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "failover: every nameserver answers blowfish" in r.stdout or (
+        "failover: every nameserver answers fishfinger" in r.stdout
+    )
+    assert "failback: every nameserver answers" in r.stdout
+    assert "the lab is gone: no namespace, process or file left" in r.stdout
+    assert namespaces() == before
