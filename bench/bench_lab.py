@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kissha.lab.netlab import Lab
-from kissha.model import FAMILIES
 
 HERE = Path(__file__).resolve().parent
 NODES = ("fishfinger", "blowfish")
@@ -72,21 +71,12 @@ def original_round(lab: Lab) -> list[int]:
     return codes
 
 
-def all_point_at(lab: Lab, node: str) -> bool:
-    want = ({lab.address(node, "ipv4")}, {lab.address(node, "ipv6")})
-    return all(
-        (lab.dig(s, NAME, "A", f, tries=1), lab.dig(s, NAME, "AAAA", f, tries=1)) == want
-        for s in NODES
-        for f in FAMILIES
-    )
-
-
 def until(lab: Lab, run: Round, node: str, interval: float, limit: int) -> tuple[float, int]:
     """Rounds every ``interval`` s until every nameserver answers ``node``."""
     start = time.monotonic()
     for i in range(1, limit + 1):
         run(lab)
-        if all_point_at(lab, node):
+        if lab.all_point_at(node):
             return time.monotonic() - start, i
         next_at = start + i * interval
         time.sleep(max(0.0, next_at - time.monotonic()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -10,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import LoopbackSite, isolated
+from kissha.lab.site import LoopbackSite
+from tests.helpers import require_isolation
 
 
-def _require_isolation() -> None:
-    if isolated():
-        return
-    if os.environ.get("KISSHA_ISOLATED") == "1":
-        pytest.fail("KISSHA_ISOLATED=1 but this is not a private network namespace")
-    pytest.skip("needs a private network namespace: run the suite with scripts/test")
+@pytest.fixture
+def isolation() -> None:
+    """Tests that start servers on lab addresses, or servers that listen on every
+    interface, run only inside the private network namespace of scripts/test."""
+    require_isolation()
 
 
 @pytest.fixture
@@ -32,7 +31,6 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture
-def site(short_tmp: Path) -> Iterator[LoopbackSite]:
-    _require_isolation()
+def site(short_tmp: Path, isolation: None) -> Iterator[LoopbackSite]:
     with LoopbackSite(short_tmp / "site") as s:
         yield s

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -25,11 +24,11 @@ from kissha.config import Config, HealthConfig, parse
 from kissha.failover import RunReport
 from kissha.lab.certs import CertPair, issue, make_ca
 from kissha.lab.nsd import NsdInstance
-from kissha.lab.site import isolated
 from kissha.lab.webserver import start_in_thread
 from kissha.model import Decision, Node, ProbeSpec
 from kissha.probes import probe_once, run_round
 from kissha.tofu import ProbeContext, der_not_after, fingerprint
+from tests.helpers import require_isolation
 
 FQDN = "fishfinger.example.org"
 
@@ -219,15 +218,6 @@ def test_https_certificate_near_expiry_warns(
 # --- Gemini: a real molly-brown -----------------------------------------------------
 
 
-def _require_isolation() -> None:
-    # molly-brown listens on every interface: only inside the private network namespace.
-    if isolated():
-        return
-    if os.environ.get("KISSHA_ISOLATED") == "1":
-        pytest.fail("KISSHA_ISOLATED=1 but this is not a private network namespace")
-    pytest.skip("needs a private network namespace: run the suite with scripts/test")
-
-
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -243,7 +233,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 @pytest.fixture(scope="module")
 def molly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[CertPair], int]]:
     """Start molly-brown with a certificate (once per certificate); returns its port."""
-    _require_isolation()
+    require_isolation()  # molly-brown listens on every interface
     root = tmp_path_factory.mktemp("molly")
     docs = root / "docs"
     docs.mkdir()

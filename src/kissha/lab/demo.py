@@ -54,15 +54,6 @@ def show_answers(lab: Lab) -> None:
             )
 
 
-def all_point_at(lab: Lab, node: str) -> bool:
-    want = ({lab.address(node, "ipv4")}, {lab.address(node, "ipv6")})
-    return all(
-        (lab.dig(s, NAME, "A", f, tries=1), lab.dig(s, NAME, "AAAA", f, tries=1)) == want
-        for s in NODES
-        for f in FAMILIES
-    )
-
-
 def rounds_until(lab: Lab, node: str, interval: float, limit: int) -> int:
     for i in range(1, limit + 1):
         reports = round_(lab)
@@ -78,7 +69,7 @@ def rounds_until(lab: Lab, node: str, interval: float, limit: int) -> int:
             )
             parts.append(f"{n} exit {rep['exit_code']} [{state}]")
         say(f"  round {i}: " + "; ".join(parts))
-        if all_point_at(lab, node):
+        if lab.all_point_at(node):
             return i
         time.sleep(interval)
     raise SystemExit(f"demo: the nameservers did not all point at {node} after {limit} rounds")

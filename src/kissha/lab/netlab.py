@@ -435,6 +435,17 @@ class Lab:
         """What node server answers the client: rdata texts, or {"TIMEOUT"}, {"SERVFAIL"}..."""
         return self._dig(self.client.name, self.address(server, family), name, rdtype, tries)
 
+    def all_point_at(self, node: str, name: str = "www.example.org") -> bool:
+        """Whether every node's nameserver answers ``name`` with ``node``'s A and AAAA,
+        asked from the client over IPv4 and over IPv6."""
+        want = ({self.address(node, "ipv4")}, {self.address(node, "ipv6")})
+        return all(
+            (self.dig(s.name, name, "A", f, tries=1), self.dig(s.name, name, "AAAA", f, tries=1))
+            == want
+            for s in self.nodes
+            for f in ("ipv4", "ipv6")
+        )
+
     def fetch_https(self, from_host: str, node: str, family: Family = "ipv4") -> str:
         """GET https://<fqdn>/index.txt from from_host: the body, or "error: <curl's message>"."""
         assert self.ca is not None

@@ -75,6 +75,46 @@ DEFAULT_ZONES = (
 )
 
 
+def kissha_toml(
+    header: str,
+    root: Path,
+    nodes: Sequence[LabNode],
+    health: Mapping[str, object],
+    probes: Sequence[Mapping[str, object]],
+    control: Sequence[str],
+    dns_port: int,
+) -> str:
+    """A kissha.toml for a lab node: state and zones under ``root``, nsd verified on the
+    node's own loopback. Values are written as JSON, which is valid TOML for these."""
+    import json
+
+    def kv(table: Mapping[str, object]) -> list[str]:
+        return [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+
+    lines = [f"# {header}"]
+    lines += kv(
+        {"state_dir": str(root / "state"), "default_master": nodes[0].name, "rotation": "weekly"}
+    )
+    for n in nodes:
+        lines += ["", f"[nodes.{n.name}]", *kv({"fqdn": n.fqdn, "ipv4": n.ipv4, "ipv6": n.ipv6})]
+    lines += ["", "[health]", *kv(health)]
+    for probe in probes:
+        lines += ["", "[[health.probes]]", *kv(probe)]
+    lines += ["", "[dns]"]
+    lines += kv(
+        {
+            "server": "nsd",
+            "zones_dir": str(root / "zones"),
+            "zones": "*.zone",
+            "control": list(control),
+            "verify_servers": ["127.0.0.1", "::1"],
+            "verify_port": dns_port,
+            "verify_timeout": 3.0,
+        }
+    )
+    return "\n".join(lines) + "\n"
+
+
 def isolated() -> bool:
     """True inside a network namespace whose only interface is loopback."""
     import socket
@@ -162,42 +202,15 @@ class LoopbackSite:
 
     def config_text(self, **health: object) -> str:
         assert self.ca is not None and self.nsd is not None
-        settings = {"timeout": 1.0, **self.health, **health}
-        lines = [
-            "# written by kissha.lab.site",
-            f'state_dir = "{self.root / "state"}"',
-            f'default_master = "{self.nodes[0].name}"',
-            'rotation = "weekly"',
-            "",
-        ]
-        for n in self.nodes:
-            lines += [
-                f"[nodes.{n.name}]",
-                f'fqdn = "{n.fqdn}"',
-                f'ipv4 = "{n.ipv4}"',
-                f'ipv6 = "{n.ipv6}"',
-                "",
-            ]
-        lines += ["[health]"]
-        lines += [f"{k} = {v!r}".replace("'", '"') for k, v in settings.items()]
-        lines += [
-            "",
-            "[[health.probes]]",
-            'type = "https"',
-            f"port = {self.https_port}",
-            f'ca_file = "{self.ca.cert}"',
-            "",
-            "[dns]",
-            'server = "nsd"',
-            f'zones_dir = "{self.root / "zones"}"',
-            'zones = "*.zone"',
-            "control = [" + ", ".join(f'"{a}"' for a in self.nsd.control_argv) + "]",
-            'verify_servers = ["127.0.0.1", "::1"]',
-            f"verify_port = {self.dns_port}",
-            "verify_timeout = 3.0",
-            "",
-        ]
-        return "\n".join(lines)
+        return kissha_toml(
+            "written by kissha.lab.site",
+            self.root,
+            self.nodes,
+            {"timeout": 1.0, **self.health, **health},
+            [{"type": "https", "port": self.https_port, "ca_file": str(self.ca.cert)}],
+            self.nsd.control_argv,
+            self.dns_port,
+        )
 
     # -- web servers ---------------------------------------------------------------------
 
