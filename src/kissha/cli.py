@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -88,6 +89,24 @@ def _parser() -> argparse.ArgumentParser:
         help="pretend it is this time (drills, tests), e.g. 2026-01-05T00:00:00Z",
     )
 
+    dm = sub.add_parser(
+        "daemon",
+        help="run failover rounds in a loop (seconds instead of cron's minutes)",
+        description="Run the failover engine every INTERVAL seconds in one process, "
+        "sharing the lock and the state with cron runs. Logs one line per round that "
+        "changed something or failed. SIGTERM/SIGINT: finish the round and exit 0; "
+        "SIGHUP: reload the config (a bad one is reported and the old one kept).",
+    )
+    dm.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="SECONDS",
+        help="seconds between round starts, e.g. 0.5 or 10 (default: [daemon] interval, 60)",
+    )
+    dm.add_argument(
+        "-v", "--verbose", action="store_true", help="log a line for every round, quiet or not"
+    )
+
     c = sub.add_parser(
         "check-config",
         help="validate the config and scan the zones",
@@ -111,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how long, e.g. 90m, 2h, 1d12h, 1w (default: until unpin)",
     )
     sub.add_parser("unpin", help="remove a pin", description="Remove a pin set by 'kissha pin'.")
+
     return p
 
 
@@ -121,6 +141,16 @@ def parse_duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
         raise UsageError(f"--for: not a duration: {text!r} (try 90m, 2h, 1d12h, 1w)")
     return float(sum(int(n) * units[u or "s"] for n, u in parts))
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"not a number of seconds > 0: {text!r}")
+    return value
 
 
 def parse_now(text: str | None) -> float:
@@ -181,6 +211,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(output.text(report))
         return report.exit_code
+    if args.command == "daemon":
+        cfg = configmod.load(args.config)
+        from kissha.daemon import Daemon
+
+        # The daemon's output is its log (stderr, e.g. the journal): one line a change.
+        logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
+        return Daemon(args.config, cfg, interval=args.interval, verbose=args.verbose).serve()
     if args.command == "check-config":
         cfg = configmod.load(args.config)
         return _check_config(cfg, args.json)

@@ -6,7 +6,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,6 +99,21 @@ class DnsConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    """How ``kissha daemon`` paces its rounds."""
+
+    interval: float = 60.0  # seconds between round starts; sub-second allowed
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Where Prometheus metrics go: a textfile for node_exporter, an HTTP port (daemon)."""
+
+    textfile: Path | None = None
+    listen: tuple[str, int] | None = None  # (host, port)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one node's kissha needs."""
 
@@ -110,6 +125,8 @@ class Config:
     dns: DnsConfig
     state_dir: Path
     source: str = ""
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -287,7 +304,17 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     base = base or Path.cwd()
     r.unknown(
         data,
-        {"state_dir", "default_master", "rotation", "standby_when_down", "nodes", "health", "dns"},
+        {
+            "state_dir",
+            "default_master",
+            "rotation",
+            "standby_when_down",
+            "nodes",
+            "health",
+            "dns",
+            "daemon",
+            "metrics",
+        },
         "",
     )
     nodes = _nodes(r, data)
@@ -303,6 +330,8 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     health = _health(r, r.table(data, "health", ""), base, nodes)
     _check_node_probes(r, nodes, health)
     dns = _dns(r, r.table(data, "dns", ""), base)
+    daemon = _daemon(r, r.table(data, "daemon", ""))
+    metrics = _metrics(r, r.table(data, "metrics", ""), base)
     if r.problems:
         raise ConfigError(r.problems, source)
     return Config(
@@ -314,6 +343,8 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         dns=dns,
         state_dir=state_dir,
         source=source,
+        daemon=daemon,
+        metrics=metrics,
     )
 
 
@@ -632,6 +663,47 @@ def _dns(r: _Reader, table: Mapping[str, Any], base: Path) -> DnsConfig:
         serial=r.get(table, "serial", p, str, "epoch", _one_of(SERIAL_POLICIES)),
         command_timeout=r.get(table, "command_timeout", p, float, 30.0, _positive),
     )
+
+
+def _daemon(r: _Reader, table: Mapping[str, Any]) -> DaemonConfig:
+    r.unknown(table, {"interval"}, "daemon")
+    return DaemonConfig(interval=r.get(table, "interval", "daemon", float, 60.0, _positive))
+
+
+def _metrics(r: _Reader, table: Mapping[str, Any], base: Path) -> MetricsConfig:
+    p = "metrics"
+    r.unknown(table, {"textfile", "listen"}, p)
+    textfile = r.get(table, "textfile", p, str, "", _nonempty)
+    listen = r.get(table, "listen", p, str, "", _nonempty)
+    address = None
+    if listen:
+        address = parse_listen(listen)
+        if address is None:
+            r.problem(
+                f"{p}.listen", f"not HOST:PORT (e.g. '127.0.0.1:9469' or '[::1]:9469'): {listen!r}"
+            )
+    return MetricsConfig(textfile=_path(base, textfile) if textfile else None, listen=address)
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value else "must not be empty"
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """'127.0.0.1:9469' or '[::1]:9469' -> (host, port); None if it is neither."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None  # an IPv6 address needs brackets
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if _fqdn(host + ".x") is not None:
+            return None
+    return host, int(port)
 
 
 def zone_refs(dns: DnsConfig) -> list[ZoneRef]:

@@ -162,6 +162,12 @@ def _run(
     if not dry_run:
         _remember(config, st, report)
         statefile.save(config.state_dir, st)
+        if config.metrics.textfile is not None:
+            from kissha import metrics  # only runs that export metrics pay for it
+
+            warning = metrics.write_textfile(config.metrics.textfile, report, st)
+            if warning:
+                report.warnings.append(warning)
     return report
 
 
@@ -177,6 +183,7 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
     roles, previous = decision.roles, report.previous
     if report.outcome == "rolled-back":
         st.add_event(now, "rollback", report.message)
+        st.rollbacks += 1
     elif report.outcome == "kept" and (not st.events or st.events[-1]["kind"] != "all-down"):
         st.add_event(now, "all-down", report.message)
     elif roles is not None and report.outcome in ("changed", "unchanged"):
@@ -190,6 +197,8 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
                 f"{roles.standby}; {len(report.plans)} zone(s)",
                 zones=[p.zone for p in report.plans][:50],
             )
+            if kind == "failover":
+                st.failovers += 1
         st.roles = roles
     for problem in report.problems:
         if not any(e["kind"] == "zone-invalid" and e["message"] == problem for e in st.events):

@@ -26,6 +26,9 @@ class State:
     pin: Pin | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     last_run: dict[str, Any] = field(default_factory=dict)
+    # Counted for ever (events are trimmed): kissha_failovers_total, kissha_rollbacks_total.
+    failovers: int = 0
+    rollbacks: int = 0
 
     def add_event(self, time: float, kind: str, message: str, **extra: Any) -> None:
         self.events.append({"time": round(time, 3), "kind": kind, "message": message, **extra})
@@ -47,6 +50,7 @@ class State:
             },
             "pin": None if self.pin is None else {"node": self.pin.node, "until": self.pin.until},
             "last_run": self.last_run,
+            "counters": {"failovers": self.failovers, "rollbacks": self.rollbacks},
             "events": self.events,
         }
 
@@ -64,7 +68,16 @@ class State:
             if not p
             else Pin(str(p["node"]), None if p.get("until") is None else float(p["until"]))
         )
-        return cls(health, roles, pin, list(data.get("events", [])), dict(data.get("last_run", {})))
+        counters = data.get("counters") or {}  # absent in state files written before 0.2
+        return cls(
+            health,
+            roles,
+            pin,
+            list(data.get("events", [])),
+            dict(data.get("last_run", {})),
+            failovers=int(counters.get("failovers", 0)),
+            rollbacks=int(counters.get("rollbacks", 0)),
+        )
 
 
 def state_path(state_dir: Path) -> Path:

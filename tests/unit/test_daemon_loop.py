@@ -1,0 +1,100 @@
+"""The daemon loop in-process with a stand-in runner: failures never stop it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from kissha import config as configmod
+from kissha.config import Config
+from kissha.daemon import Daemon, one_line
+from kissha.errors import LockHeld, ZoneError
+from kissha.failover import RunReport
+from kissha.model import Decision, NodeHealth, Roles
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-minimal.toml"
+
+
+def report(exit_changed: bool) -> RunReport:
+    roles = Roles("fishfinger", "blowfish")
+    r = RunReport(0.0, False, [], Decision(roles, {"fishfinger": NodeHealth()}), roles)
+    r.outcome = "changed" if exit_changed else "unchanged"
+    r.message = "1 zone(s) changed" if exit_changed else "every zone already points right"
+    if exit_changed:
+        r.plans = [object()]  # type: ignore[list-item]
+    return r
+
+
+def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture) -> None:
+    outcomes: list[object] = [
+        LockHeld("another kissha run holds /x/lock (pid 1)"),
+        ZoneError("a.zone: broken"),
+        RuntimeError("boom"),
+        report(True),
+        report(False),
+        report(False),
+    ]
+    calls: list[float] = []
+
+    def runner(config: Config, now: float) -> RunReport:
+        calls.append(now)
+        outcome = outcomes.pop(0)
+        if not outcomes:
+            daemon.stopping = True
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert isinstance(outcome, RunReport)
+        return outcome
+
+    daemon = Daemon(CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner)
+    with caplog.at_level(logging.INFO, logger="kissha.daemon"):
+        assert daemon.serve() == 0
+    assert len(calls) == 6
+    text = caplog.text
+    assert "trying again at the next tick" in text
+    assert "round failed: a.zone: broken" in text
+    assert "round failed: internal error: RuntimeError: boom" in text
+    assert "changed: 1 zone(s) changed; master fishfinger, standby blowfish" in text
+    # the first quiet round after a change is logged (the outcome changed), the next is not
+    assert text.count("unchanged:") == 1
+
+
+def test_reload_keeps_the_old_config_on_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "kissha.toml"
+    path.write_text(CONFIG.read_text() + "\n[daemon]\ninterval = 5\n")
+    daemon = Daemon(path, configmod.load(path))
+    assert daemon.interval == 5
+    path.write_text(CONFIG.read_text() + "\n[daemon]\ninterval = -1\n")
+    with caplog.at_level(logging.INFO, logger="kissha.daemon"):
+        assert daemon.reload() is False
+    assert "daemon.interval: must be > 0, not -1.0; keeping the old config" in caplog.text
+    assert daemon.interval == 5
+    path.write_text(CONFIG.read_text() + "\n[daemon]\ninterval = 2\n")
+    assert daemon.reload() is True
+    assert daemon.interval == 2
+
+
+def test_one_line() -> None:
+    assert one_line("a: 2 problems:\n  x\n  y\n") == "a: 2 problems:; x; y"
+
+
+def test_a_busy_metrics_port_is_a_config_error(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from kissha.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = tmp_path / "kissha.toml"
+        path.write_text(CONFIG.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        before = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(ConfigError, match=r"metrics\.listen: cannot listen on 127\.0\.0\.1"):
+            Daemon(path, configmod.load(path)).serve()
+        assert signal.getsignal(signal.SIGTERM) == before
