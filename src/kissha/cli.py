@@ -131,6 +131,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("unpin", help="remove a pin", description="Remove a pin set by 'kissha pin'.")
 
+    st = sub.add_parser(
+        "status",
+        help="what every nameserver answers: split brain, stale state (also for Nagios)",
+        description="Ask every node's nameserver, over each address family, for the marked "
+        "names; report which node each points at, the serials, the probes from here and the "
+        "last events, and detect split brain and stale state. Exit 0 OK, 1 warnings, "
+        "6 critical (split brain, no nameserver reachable, every node down), 2 config error; "
+        "with --nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    )
+    out = st.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument(
+        "--nagios",
+        action="store_true",
+        help="one line with perfdata; exit 0/1/2/3 as a monitoring plugin",
+    )
+    st.add_argument(
+        "--stale-after",
+        metavar="DURATION",
+        default="10m",
+        help="warn when the last failover run is older (default 10m)",
+    )
+    st.add_argument("--port", type=int, default=53, help="the nameservers' port (default 53)")
+    st.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
     return p
 
 
@@ -224,6 +248,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("pin", "unpin"):
         cfg = configmod.load(args.config)
         return _pin(cfg, args)
+    if args.command == "status":
+        return _status(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
@@ -314,3 +340,37 @@ def _pin(cfg: Any, args: argparse.Namespace) -> int:
         statefile.save(cfg.state_dir, st)
     print(f"kissha: {what}; the next failover run applies it")
     return 0
+
+
+EXIT_STATUS_CRITICAL = 6
+
+
+def _status(args: argparse.Namespace) -> int:
+    """kissha status; with --nagios every outcome, errors included, is one line and 0-3."""
+    from kissha import config as configmod
+    from kissha import status
+
+    try:
+        try:
+            stale_after = parse_duration(args.stale_after)
+        except UsageError:
+            raise UsageError(f"--stale-after: not a duration: {args.stale_after!r}") from None
+        if not 0 < args.port < 65536:
+            raise UsageError(f"--port: not a port: {args.port}")
+        cfg = configmod.load(args.config)
+        report = status.collect(cfg, parse_now(args.now), port=args.port, stale_after=stale_after)
+    except Exception as exc:
+        if not args.nagios or (args.debug and not isinstance(exc, KisshaError)):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"KISSHA UNKNOWN - {first}".replace("|", "/"))
+        return status.UNKNOWN
+    v = report.verdict
+    if args.nagios:
+        print(status.nagios_line(v))
+        return v.level
+    if args.json:
+        _print_json(status.as_json(report))
+    else:
+        sys.stdout.write(status.text(report))
+    return {status.OK: 0, status.WARNING: 1}.get(v.level, EXIT_STATUS_CRITICAL)
