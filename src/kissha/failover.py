@@ -162,13 +162,21 @@ def _run(
     if not dry_run:
         _remember(config, st, report)
         statefile.save(config.state_dir, st)
-        if config.metrics.textfile is not None:
-            from kissha import metrics  # only runs that export metrics pay for it
-
-            warning = metrics.write_textfile(config.metrics.textfile, report, st)
-            if warning:
-                report.warnings.append(warning)
+        report.warnings.extend(_publish(config, report, st))
     return report
+
+
+def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str]:
+    """After the state is saved: tell the outside world. Each output is optional and
+    imported only when configured; a failure is a warning, never a failed run."""
+    warnings: list[str] = []
+    if config.metrics.textfile is not None:
+        from kissha import metrics
+
+        warning = metrics.write_textfile(config.metrics.textfile, report, st)
+        if warning:
+            warnings.append(warning)
+    return warnings
 
 
 def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
