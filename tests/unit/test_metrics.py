@@ -260,3 +260,20 @@ def test_a_cron_run_does_not_import_metrics_or_http() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_reference_parser_reads_the_same_samples() -> None:
+    """prometheus_client's own parser (what scrapers build on) agrees with ours."""
+    from prometheus_client import parser  # a test dependency (pyproject.toml)
+
+    report, st = synthetic()
+    text = metrics.render(report, st)
+    ours = parse(text)
+    theirs: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for fam in parser.text_string_to_metric_families(text):
+        for sample in fam.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            theirs.setdefault(sample.name, {})[labels] = sample.value
+    assert set(theirs) == set(ours)
+    for name, (_, _, samples) in ours.items():
+        assert theirs[name] == {tuple(sorted(labels)): value for labels, value in samples}
