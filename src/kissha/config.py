@@ -114,6 +114,18 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class PageConfig:
+    """The status page: a static index.html and status.json written after runs."""
+
+    dir: Path | None = None  # None: no page, and the page code is never imported
+    days: int = 3  # the timeline's length, and how long the history is kept
+    title: str = ""  # "" : "kissha: <nodes>"
+    every: float = 60.0  # seconds between page writes (a run with an event writes at once)
+    nameservers: bool = True  # ask every nameserver what it answers, as kissha status does
+    port: int = 53  # the nameservers' port
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one node's kissha needs."""
 
@@ -127,6 +139,7 @@ class Config:
     source: str = ""
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    page: PageConfig = field(default_factory=PageConfig)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -314,6 +327,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "dns",
             "daemon",
             "metrics",
+            "page",
         },
         "",
     )
@@ -332,6 +346,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     dns = _dns(r, r.table(data, "dns", ""), base)
     daemon = _daemon(r, r.table(data, "daemon", ""))
     metrics = _metrics(r, r.table(data, "metrics", ""), base)
+    page = _page(r, data, base)
     if r.problems:
         raise ConfigError(r.problems, source)
     return Config(
@@ -345,6 +360,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         source=source,
         daemon=daemon,
         metrics=metrics,
+        page=page,
     )
 
 
@@ -683,6 +699,40 @@ def _metrics(r: _Reader, table: Mapping[str, Any], base: Path) -> MetricsConfig:
                 f"{p}.listen", f"not HOST:PORT (e.g. '127.0.0.1:9469' or '[::1]:9469'): {listen!r}"
             )
     return MetricsConfig(textfile=_path(base, textfile) if textfile else None, listen=address)
+
+
+MAX_PAGE_DAYS = 31
+
+
+def _page(r: _Reader, data: Mapping[str, Any], base: Path) -> PageConfig:
+    p = "page"
+    if "page" not in data:
+        return PageConfig()
+    table = r.table(data, "page", "")
+    r.unknown(table, {"dir", "days", "title", "every", "nameservers", "port"}, p)
+    if isinstance(data["page"], dict) and "dir" not in table:
+        r.problem(f"{p}.dir", "missing (the directory for index.html and status.json)")
+    directory = r.get(table, "dir", p, str, "", _nonempty)
+    days = r.get(
+        table,
+        "days",
+        p,
+        int,
+        3,
+        lambda v: None if 1 <= v <= MAX_PAGE_DAYS else f"must be 1 to {MAX_PAGE_DAYS}, not {v}",
+    )
+    return PageConfig(
+        dir=_path(base, directory) if directory else None,
+        days=days,
+        title=r.get(table, "title", p, str, ""),
+        every=r.get(table, "every", p, float, 60.0, _not_negative),
+        nameservers=r.get(table, "nameservers", p, bool, True),
+        port=r.get(table, "port", p, int, 53, _port),
+    )
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else f"must be >= 0, not {value}"
 
 
 def _nonempty(value: str) -> str | None:

@@ -359,3 +359,17 @@ def test_shipped_example_config_loads() -> None:
     cfg = configmod.load(example)
     assert [n.name for n in cfg.nodes] == ["fishfinger", "blowfish"]
     assert cfg.dns.zones_dir == Path("/var/nsd/zones/master")
+
+
+def test_page_defaults_and_values() -> None:
+    assert configmod.load(CONFIG_DIR / "good-minimal.toml").page == configmod.PageConfig()
+    assert configmod.PageConfig().dir is None
+    cfg = configmod.load(CONFIG_DIR / "good-page.toml")
+    assert cfg.page == configmod.PageConfig(
+        dir=CONFIG_DIR / "www" / "kissha",
+        days=7,
+        title="Our <sites> & friends",
+        every=30.0,
+        nameservers=False,
+        port=5353,
+    )
