@@ -77,6 +77,7 @@ class Observation:
     events: tuple[Mapping[str, Any], ...] = ()
     state_warning: str | None = None
     zones_skipped: int = 0
+    asked: bool = True  # False: the nameservers were not asked (a page without them)
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,9 @@ def judge(obs: Observation) -> Verdict:
     answering = [v for v in up if v.master]
     masters = {m for v in answering for m in v.master}
     agree = len(masters) == 1
-    if not up:
+    if not obs.asked:
+        pass
+    elif not up:
         critical.append(f"no nameserver reachable ({len(obs.views)} tried)")
     elif not answering:
         critical.append("no nameserver names a master")
@@ -332,6 +335,10 @@ def judge(obs: Observation) -> Verdict:
     level = CRITICAL if critical else WARNING if warnings else OK
     if critical:
         summary = critical[0]
+    elif not obs.asked:
+        summary = "nameservers not asked"
+        if obs.roles is not None:
+            summary = f"master {obs.roles.master}, standby {obs.roles.standby} ({summary})"
     elif agree:
         summary = f"all {len(answering)} answering nameservers point at {next(iter(masters))}"
         if len(answering) == len(obs.views):
@@ -497,33 +504,48 @@ def as_json(report: Report) -> dict[str, Any]:
 # -- one status run (I/O) --------------------------------------------------------------
 
 
+class Asking:
+    """Every node's nameserver over every family, asked in threads from construction
+    on; ``views()`` waits for the answers (each bounded by ``timeout``)."""
+
+    def __init__(self, config: Config, port: int, timeout: float) -> None:
+        qs, self.skipped = questions(config)
+        self.nodes = _normal_nodes(config.nodes)
+        self.targets = [(n, f) for n in self.nodes for f in n.families]
+        self.timeout = timeout
+        self.replies: list[dict[Question, Reply] | str] = ["not asked"] * len(self.targets)
+
+        def work(i: int) -> None:
+            node, family = self.targets[i]
+            try:
+                self.replies[i] = ask(node.address(family) or "", family, port, qs, timeout)
+            except Exception as exc:  # a bug must show as this nameserver's error, not hang
+                self.replies[i] = f"error: {type(exc).__name__}: {exc}"
+
+        self.threads = [
+            threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(self.targets))
+        ]
+        for t in self.threads:
+            t.start()
+
+    def views(self) -> tuple[NsView, ...]:
+        for t in self.threads:
+            t.join(self.timeout + 1.0)
+        return tuple(
+            view(n, f, self.replies[i], self.nodes) for i, (n, f) in enumerate(self.targets)
+        )
+
+
 def collect(config: Config, now: float, *, port: int = 53, stale_after: float) -> Report:
     """Ask every nameserver and probe every node, at the same time; read the state."""
     from kissha import state as statefile
     from kissha.probes import run_round
     from kissha.tofu import ProbeContext
 
-    qs, skipped = questions(config)
-    nodes = _normal_nodes(config.nodes)
-    targets = [(n, f) for n in nodes for f in n.families]
-    timeout = config.health.timeout * 2
-    replies: list[dict[Question, Reply] | str] = ["not asked"] * len(targets)
-
-    def work(i: int) -> None:
-        node, family = targets[i]
-        try:
-            replies[i] = ask(node.address(family) or "", family, port, qs, timeout)
-        except Exception as exc:  # a bug must show as this nameserver's error, not hang
-            replies[i] = f"error: {type(exc).__name__}: {exc}"
-
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(targets))]
-    for t in threads:
-        t.start()
+    asking = Asking(config, port, config.health.timeout * 2)
     context = ProbeContext.load(config.state_dir, readonly=True)
     probes = run_round(config.nodes, config.health, context)
-    for t in threads:
-        t.join(timeout + 1.0)
-    views = tuple(view(n, f, replies[i], nodes) for i, (n, f) in enumerate(targets))
+    views = asking.views()
     st, state_warning = statefile.load_readonly(config.state_dir)
     last = st.last_run.get("time")
     obs = Observation(
@@ -537,6 +559,6 @@ def collect(config: Config, now: float, *, port: int = 53, stale_after: float) -
         health={n: h.up for n, h in st.health.items()},
         events=tuple(st.events[-LAST_EVENTS:]),
         state_warning=state_warning,
-        zones_skipped=skipped,
+        zones_skipped=asking.skipped,
     )
     return Report(obs, judge(obs))
