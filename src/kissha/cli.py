@@ -155,6 +155,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--port", type=int, default=53, help="the nameservers' port (default 53)")
     st.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
+
+    pg = sub.add_parser(
+        "page",
+        help="write the status page once (index.html and status.json)",
+        description="Write the status page now, from the last run recorded in the state, "
+        "the history and (unless [page] nameservers = false) what every nameserver "
+        "answers. Runs write it anyway when [page] is configured; this is for a first "
+        "look, other directories and tests. Changes nothing else.",
+    )
+    pg.add_argument("--out", type=Path, metavar="DIR", help="write here instead of [page] dir")
+    pg.add_argument("--port", type=int, help="the nameservers' port (default: [page] port, 53)")
+    pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
     return p
 
 
@@ -250,6 +262,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _pin(cfg, args)
     if args.command == "status":
         return _status(args)
+    if args.command == "page":
+        return _page(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
@@ -374,3 +388,22 @@ def _status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(status.text(report))
     return {status.OK: 0, status.WARNING: 1}.get(v.level, EXIT_STATUS_CRITICAL)
+
+
+def _page(args: argparse.Namespace) -> int:
+    from kissha import config as configmod
+    from kissha import page
+    from kissha import state as statefile
+
+    cfg = configmod.load(args.config)
+    if args.out is None and cfg.page.dir is None:
+        raise UsageError(f"page: no [page] dir in {cfg.source}; give --out DIR")
+    port = cfg.page.port if args.port is None else args.port
+    if not 0 < port < 65536:
+        raise UsageError(f"--port: not a port: {port}")
+    st, warning = statefile.load_readonly(cfg.state_dir)
+    if warning:
+        print(f"kissha: warning: {warning}", file=sys.stderr)
+    directory, size = page.from_state(cfg, parse_now(args.now), st, port, args.out)
+    print(f"kissha: wrote {directory / 'index.html'} ({size // 1024} KB) and status.json")
+    return 0

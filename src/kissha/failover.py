@@ -176,6 +176,10 @@ def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str
         warning = metrics.write_textfile(config.metrics.textfile, report, st)
         if warning:
             warnings.append(warning)
+    if config.page.dir is not None:
+        from kissha import page
+
+        warnings.extend(page.publish(config, report, st))
     return warnings
 
 
@@ -186,7 +190,7 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
         before = st.health.get(name)
         if before is not None and before.up != h.up:
             kind = "node-up" if h.up else "node-down"
-            st.add_event(now, kind, f"{name} is {'up' if h.up else 'down'}")
+            st.add_event(now, kind, f"{name} is {'up' if h.up else 'down'}", node=name)
     st.health = dict(decision.health)
     roles, previous = decision.roles, report.previous
     if report.outcome == "rolled-back":
@@ -226,7 +230,9 @@ def _last_run(report: RunReport) -> dict[str, Any]:
                 "probe": r.probe,
                 "family": r.family,
                 "ok": r.ok,
+                "required": r.required,
                 "detail": r.detail,
+                "warning": r.warning,
                 "latency_ms": r.latency_ms,
             }
             for r in report.probes

@@ -249,14 +249,15 @@ def test_parse_listen(text: str, parsed: tuple[str, int] | None) -> None:
     assert parse_listen(text) == parsed
 
 
-def test_a_cron_run_does_not_import_metrics_or_http() -> None:
+def test_a_cron_run_does_not_import_metrics_http_or_the_page() -> None:
     import subprocess
     import sys
 
+    optional = ("kissha.metrics", "kissha.daemon", "http.server", "html")
+    optional += ("kissha.page", "kissha.pagehtml", "kissha.timeline", "kissha.history")
     code = (
         "import sys, kissha.cli, kissha.failover, kissha.output\n"
-        "print(sorted(m for m in ('kissha.metrics', 'kissha.daemon', 'http.server') "
-        "if m in sys.modules))"
+        f"print(sorted(m for m in {optional!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
