@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kissha import history, pagehtml, status
+from kissha import history
 from kissha.errors import KisshaError
-from kissha.files import atomic_write
 from kissha.model import ProbeResult, iso
 
 if TYPE_CHECKING:
+    from kissha import pagehtml, status
     from kissha.config import Config
     from kissha.failover import RunReport
     from kissha.state import State
@@ -79,6 +79,9 @@ def write(
     out: Path | None = None,
 ) -> tuple[Path, int]:
     """Build and write both files; returns the directory and the HTML's size in bytes."""
+    from kissha import pagehtml
+    from kissha.files import atomic_write
+
     directory = out or config.page.dir
     if directory is None:
         raise KisshaError("page: no directory ([page] dir or --out)")
@@ -100,7 +103,7 @@ def build(
     port: int,
 ) -> tuple[pagehtml.PageData, dict[str, Any]]:
     """The page's data and status.json's content (asks the nameservers when configured)."""
-    from kissha import __version__
+    from kissha import __version__, pagehtml, status
 
     page = config.page
     views: tuple[status.NsView, ...] = ()
@@ -109,7 +112,8 @@ def build(
         asking = status.Asking(config, port, config.health.timeout)
         views, skipped = asking.views(), asking.skipped
     start = now - page.days * history.DAY
-    buckets, warning = history.load(config.state_dir, start)
+    width = history.column_width(page.days)
+    buckets, warning = history.load(config.state_dir, start // width * width)
     health = {n: h.up for n, h in st.health.items()}
     obs = status.Observation(
         now=now,
@@ -136,6 +140,7 @@ def build(
         history=buckets,
         events=events,
         start=start,
+        column_width=width,
         version=__version__,
         warnings=(warning,) if warning else (),
     )
@@ -144,6 +149,7 @@ def build(
         "since": iso(start),
         "days": page.days,
         "bucket_seconds": history.bucket_width(page.days),
+        "column_seconds": width,
         "buckets": len(buckets),
         "series": history.summary(buckets),
     }

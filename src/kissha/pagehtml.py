@@ -54,7 +54,8 @@ border:1px solid var(--line)}
 .l4{stroke:var(--v4);color:var(--v4)}.l6{stroke:var(--v6);color:var(--v6);
 stroke-dasharray:5 3}
 .panel .fail{fill:var(--crit);opacity:.75}.panel .down{fill:var(--down)}
-.ev line{stroke-width:2;vector-effect:non-scaling-stroke}.ev .hit{fill:transparent}
+.ev path{stroke-width:2;vector-effect:non-scaling-stroke}
+.ev path.hit{stroke:transparent;stroke-width:12px;stroke-dasharray:none}
 .ev-failover{stroke:var(--evf);color:var(--evf)}
 .ev-rollback{stroke:var(--crit);color:var(--crit);stroke-dasharray:4 2}
 .ev-down{stroke:var(--crit);color:var(--crit)}.ev-up{stroke:var(--evu);color:var(--evu)}
@@ -84,6 +85,7 @@ class PageData:
     history: Sequence[Bucket]
     events: Sequence[Mapping[str, Any]]  # oldest first
     start: float  # the timeline's start (now - days)
+    column_width: int = 900  # seconds per timeline column (history.column_width)
     version: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -111,8 +113,7 @@ def render(data: PageData) -> str:
             [(n.name, n.families) for n in data.nodes],
             data.history,
             data.events,
-            data.start,
-            data.now,
+            timeline.Grid.over(data.start, data.now, data.column_width),
         ),
         "<h2>Last events</h2>",
         _events(data.events),

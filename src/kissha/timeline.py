@@ -18,7 +18,6 @@ from typing import Any
 from kissha.history import Bucket, Stats, series_key
 from kissha.model import Family, iso
 
-COLUMNS = 288  # 15-minute columns over 3 days; the width scales them
 VIEW_W, VIEW_H = 1000, 100
 TOP = 10  # headroom above the highest latency
 FAIL_MIN = 12  # a failure column is at least this tall (viewBox units)
@@ -46,6 +45,28 @@ LEGEND = (
 
 
 @dataclass(frozen=True)
+class Grid:
+    """The timeline's columns: ``n`` of ``width`` seconds from ``start``, a multiple of
+    the width, so that a compacted history bucket falls into exactly one column."""
+
+    start: int
+    width: int
+    n: int
+
+    @classmethod
+    def over(cls, start: float, end: float, width: int) -> Grid:
+        first = int(start // width * width)
+        return cls(first, width, max(1, math.ceil((end - first) / width)))
+
+    @property
+    def end(self) -> int:
+        return self.start + self.n * self.width
+
+    def x(self, t: float) -> float:
+        return round((t - self.start) / (self.end - self.start) * VIEW_W, 1)
+
+
+@dataclass(frozen=True)
 class Column:
     """One column of one series: the buckets that fall into it, added up."""
 
@@ -53,18 +74,18 @@ class Column:
     stats: Stats
 
 
-def columns(
-    buckets: Sequence[Bucket], key: str, start: float, end: float, n: int = COLUMNS
-) -> list[Column]:
-    """The series ``key`` in ``n`` equal columns between start and end (empty ones left out)."""
-    span = end - start
+def columns(buckets: Sequence[Bucket], key: str, grid: Grid) -> list[Column]:
+    """The series ``key`` in the grid's columns (empty ones left out)."""
     out: dict[int, Stats] = {}
     for b in buckets:
         stats = b.series.get(key)
-        if stats is None or not start <= b.start < end:
+        if stats is None or not grid.start <= b.start < grid.end:
             continue
-        i = min(n - 1, int((b.start - start) / span * n))
-        out.setdefault(i, Stats()).add(stats)
+        i = (b.start - grid.start) // grid.width
+        if i in out:
+            out[i].add(stats)
+        else:
+            out[i] = stats.copy()
     return [Column(i, out[i]) for i in sorted(out)]
 
 
@@ -102,10 +123,6 @@ def tick_label(t: float) -> str:
     return time.strftime("%H:%M", tm)
 
 
-def _x(t: float, start: float, end: float) -> float:
-    return round((t - start) / (end - start) * VIEW_W, 1)
-
-
 def _event_node(event: Mapping[str, Any]) -> str | None:
     node = event.get("node")
     if isinstance(node, str):
@@ -134,7 +151,7 @@ def down_spans(
     return [(max(a, start), min(b, end)) for a, b in spans if b > start and a < end]
 
 
-def _line(cols: Sequence[Column], n: int, scale: float) -> str:
+def _line(cols: Sequence[Column], grid: Grid, scale: float) -> str:
     """A path through each column's mean latency; gaps where a column has none."""
     parts = []
     previous = -2
@@ -143,7 +160,7 @@ def _line(cols: Sequence[Column], n: int, scale: float) -> str:
         if mean is None:
             previous = -2
             continue
-        x = round((c.index + 0.5) / n * VIEW_W, 1)
+        x = round((c.index + 0.5) / grid.n * VIEW_W, 1)
         y = round(VIEW_H - min(mean, scale) / scale * (VIEW_H - TOP), 1)
         parts.append(f"{'L' if c.index == previous + 1 else 'M'}{x:g} {y:g}")
         previous = c.index
@@ -155,61 +172,57 @@ def _event_mark(e: Mapping[str, Any], x: float) -> str:
     cls = EVENT_CLASSES.get(kind, "ev-other")
     tip = escape(f"{iso(float(e.get('time', 0)))} {kind}: {e.get('message', '')}")
     return (
-        f'<g class="ev {cls}"><title>{tip}</title>'
-        f'<line x1="{x:g}" y1="0" x2="{x:g}" y2="{VIEW_H}"/>'
-        f'<rect class="hit" x="{x - 6:g}" y="0" width="12" height="{VIEW_H}"/></g>'
+        f'<g class="ev {cls}"><title>{tip}</title><path d="M{x:g} 0V{VIEW_H}"/>'
+        f'<path class="hit" d="M{x:g} 0V{VIEW_H}"/></g>'
     )
 
 
 def panel(
     node: str,
-    families: Sequence[Family],
-    buckets: Sequence[Bucket],
+    series: Mapping[Family, Sequence[Column]],
     events: Sequence[Mapping[str, Any]],
-    start: float,
-    end: float,
+    grid: Grid,
     scale: float,
-    n: int = COLUMNS,
 ) -> str:
     """One node's SVG: down spans, grid, failure columns, a latency line per family, events."""
     out = [
         f'<svg class="panel" viewBox="0 0 {VIEW_W} {VIEW_H}" preserveAspectRatio="none" '
         f'role="img" aria-label="{escape(node)}: probe latency and failures">'
     ]
-    for a, b in down_spans(events, node, start, end):
-        x, w = _x(a, start, end), max(1.0, _x(b, start, end) - _x(a, start, end))
+    for a, b in down_spans(events, node, grid.start, grid.end):
+        x, w = grid.x(a), max(1.0, grid.x(b) - grid.x(a))
         tip = escape(f"{node} down {iso(a)} to {iso(b)}")
         out.append(
             f'<rect class="down" x="{x:g}" y="0" width="{w:g}" height="{VIEW_H}">'
             f"<title>{tip}</title></rect>"
         )
-    for t, _ in ticks(start, end):
-        x = _x(t, start, end)
+    for t, _ in ticks(grid.start, grid.end):
+        x = grid.x(t)
         out.append(f'<line class="grid" x1="{x:g}" y1="0" x2="{x:g}" y2="{VIEW_H}"/>')
-    width = VIEW_W / n
-    for family in families:
-        for c in columns(buckets, series_key(node, family), start, end, n):
+    width = VIEW_W / grid.n
+    for family, cols in series.items():
+        for c in cols:
             s = c.stats
             if not s.failures:
                 continue
             h = round(FAIL_MIN + (VIEW_H - FAIL_MIN) * min(1.0, s.failures / max(1, s.probes)), 1)
-            t0 = start + c.index * (end - start) / n
             tip = escape(
-                f"{node}/{family}: {s.failures} of {s.probes} probes failed around {iso(t0)}"
+                f"{node}/{family}: {s.failures} of {s.probes} probes failed from "
+                f"{iso(grid.start + c.index * grid.width)} for {grid.width // 60} min"
             )
             out.append(
                 f'<rect class="fail" x="{c.index * width:.1f}" y="{VIEW_H - h:g}" '
                 f'width="{max(width, 2):.1f}" height="{h:g}"><title>{tip}</title></rect>'
             )
-    for family in families:
-        d = _line(columns(buckets, series_key(node, family), start, end, n), n, scale)
+    for family, cols in series.items():
+        d = _line(cols, grid, scale)
         if d:
             cls = "l4" if family == "ipv4" else "l6"
             out.append(f'<path class="lat {cls}" d="{d}"><title>{family}</title></path>')
     for e in events:
         t = float(e.get("time", 0))
-        if start <= t <= end:
-            out.append(_event_mark(e, _x(t, start, end)))
+        if grid.start <= t <= grid.end:
+            out.append(_event_mark(e, grid.x(t)))
     out.append("</svg>")
     return "".join(out)
 
@@ -218,30 +231,30 @@ def figure(
     nodes: Sequence[tuple[str, Sequence[Family]]],
     buckets: Sequence[Bucket],
     events: Sequence[Mapping[str, Any]],
-    start: float,
-    end: float,
-    n: int = COLUMNS,
+    grid: Grid,
 ) -> str:
     """The whole timeline: a panel per node under a caption, then the UTC time axis."""
-    keys = [series_key(node, f) for node, fams in nodes for f in fams]
+    series = {
+        node: {f: columns(buckets, series_key(node, f), grid) for f in fams} for node, fams in nodes
+    }
     means = [
         m
-        for k in keys
-        for c in columns(buckets, k, start, end, n)
+        for per_node in series.values()
+        for cols in per_node.values()
+        for c in cols
         if (m := c.stats.mean) is not None
     ]
     scale = nice_ceiling(max(means, default=1.0))
     out = ['<figure class="timeline">']
-    for node, fams in nodes:
-        summary = _summary(node, fams, buckets, start, end)
+    for node, per_family in series.items():
         out.append(
             f'<div class="row"><span class="node">{escape(node)}</span>'
-            f'<span class="muted">{summary}</span></div>'
+            f'<span class="muted">{_summary(per_family)}</span></div>'
         )
-        out.append(panel(node, fams, buckets, events, start, end, scale, n))
+        out.append(panel(node, per_family, events, grid, scale))
     out.append('<div class="axis">')
-    for t, major in ticks(start, end):
-        left = round((t - start) / (end - start) * 100, 2)
+    for t, major in ticks(grid.start, grid.end):
+        left = round((t - grid.start) / (grid.end - grid.start) * 100, 2)
         if not 3 <= left <= 97:
             continue  # a label at the very edge would be cut in half
         cls = "" if major else ' class="minor"'
@@ -249,23 +262,20 @@ def figure(
     out.append("</div>")
     out.append(
         '<figcaption class="muted">'
-        f"{escape(iso(start))} to {escape(iso(end))} (UTC); latency from 0 (bottom) "
-        f"to {scale:g} ms (top). "
+        f"{escape(iso(grid.start))} to {escape(iso(grid.end))} (UTC), {grid.width // 60}-minute "
+        f"columns; latency from 0 (bottom) to {scale:g} ms (top). "
         + " ".join(f'<span class="key"><i class="{c}"></i>{k}</span>' for c, k in LEGEND)
         + "</figcaption></figure>"
     )
     return "".join(out)
 
 
-def _summary(
-    node: str, families: Sequence[Family], buckets: Sequence[Bucket], start: float, end: float
-) -> str:
+def _summary(per_family: Mapping[Family, Sequence[Column]]) -> str:
     parts = []
-    for f in families:
+    for f, cols in per_family.items():
         total = Stats()
-        for b in buckets:
-            if start <= b.start < end and (s := b.series.get(series_key(node, f))):
-                total.add(s)
+        for c in cols:
+            total.add(c.stats)
         if not total.probes:
             parts.append(f"{f}: no data")
             continue

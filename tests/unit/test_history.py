@@ -80,18 +80,39 @@ def test_a_missing_file_is_empty(tmp_path: Path) -> None:
     assert history.load(tmp_path, 0) == ([], None)
 
 
-def test_old_lines_are_dropped_by_an_occasional_rewrite(tmp_path: Path) -> None:
+def test_a_rewrite_now_and_then_drops_old_lines_and_merges_older_ones(tmp_path: Path) -> None:
     path = history.history_path(tmp_path)
     day = 86400
-    for minute in range(0, 2 * day, 600):  # two days, a run every 10 minutes
+    assert history.column_width(1) == 300 and history.max_lines(1) == 288 + 180
+    rewrites = 0
+    inode = 0
+    for minute in range(0, 2 * day, 60):  # two days of cron, with a one-day history
         history.record(tmp_path, T0 + minute, probes(), 1)
-    size = len(lines(tmp_path))
-    assert size <= (day + history.trim_slack(1)) / 600 + 1
-    inode = path.stat().st_ino
-    history.record(tmp_path, T0 + 2 * day, probes(), 1)  # within the slack: appended
-    assert path.stat().st_ino == inode
-    buckets, _ = history.load(tmp_path, 0)
-    assert buckets[0].start >= T0 + day - history.trim_slack(1) - 600
+        rewrites += path.stat().st_ino != inode
+        inode = path.stat().st_ino
+        assert len(lines(tmp_path)) <= history.max_lines(1) + 1
+    assert 20 <= rewrites <= 2 * 24 + 1  # about once an hour, never at every run
+    now = T0 + 2 * day - 60
+    buckets, warning = history.load(tmp_path, 0)
+    assert warning is None
+    assert buckets[0].start >= now - day - 300 - history.SLACK
+    fine = [b for b in buckets if b.start >= now - history.FINE_FOR]
+    assert all(b.runs == 1 for b in fine) and len(fine) >= 120
+    coarse = [b for b in buckets if b.start < now - history.FINE_FOR - history.SLACK - 300]
+    assert all(b.start % 300 == 0 and b.runs == 5 for b in coarse[1:])
+    # nothing is lost in the merge: every run since the oldest line is still counted
+    assert sum(b.runs for b in buckets) == (now - buckets[0].start) // 60 + 1
+
+
+def test_compact_is_pure_and_keeps_counts() -> None:
+    now = T0 + 3 * 86400
+    buckets = [bucket_of(now - 60 * i, probes(), 60) for i in range(3 * 1440 + 100)]
+    compacted = history.compact(buckets, now, 3)
+    assert len(compacted) <= history.max_lines(3)
+    assert compacted[0].start >= now - 3 * 86400 - 900
+    kept = [b for b in buckets if b.start >= compacted[0].start]
+    assert history.summary(compacted) == history.summary(kept)
+    assert [b.start for b in compacted] == sorted({b.start for b in compacted})
 
 
 def test_a_clock_going_back_merges_on_reading(tmp_path: Path) -> None:

@@ -229,7 +229,7 @@ def test_the_timeline_marks_failures_events_and_down_time() -> None:
     assert len(downs) == 1  # blowfish's hour down, in its own panel
     fails = [tag for tag, k, v in s.attrs if k == "class" and v == "fail" and tag == "rect"]
     assert 4 <= len(fails) <= 6  # the failing hour: 15-minute columns
-    assert "blowfish/ipv6: 15 of 15 probes failed around" in html
+    assert "blowfish/ipv6: 15 of 15 probes failed from 2026-11-17T11:15:00Z for 15 min" in html
     assert classes.count("lat l4") == 2 and classes.count("lat l6") == 2
     titles = "".join(s.text)
     assert "2026-11-18T06:13:20Z failover: master fishfinger -&gt;" not in titles
@@ -277,9 +277,12 @@ def test_timeline_parts() -> None:
 
 def test_columns_add_buckets_up() -> None:
     buckets = history_3_days()
-    cols = timeline.columns(buckets, "fishfinger/ipv4", NOW - 3 * DAY, NOW)
-    assert len(cols) == timeline.COLUMNS
-    assert all(c.stats.probes == 15 for c in cols)
+    grid = timeline.Grid.over(NOW - 3 * DAY, NOW, 900)
+    assert grid.start % 900 == 0 and grid.start <= NOW - 3 * DAY < grid.start + 900
+    assert grid.end >= NOW and grid.n == 289
+    cols = timeline.columns(buckets, "fishfinger/ipv4", grid)
+    assert sum(c.stats.probes for c in cols) == len(buckets)
+    assert all(c.stats.probes == 15 for c in cols[1:-1])  # whole columns inside
 
 
 # -- when a run writes the page --------------------------------------------------------
@@ -347,6 +350,7 @@ def test_kissha_page_writes_both_files_from_the_state(tmp_path: Path) -> None:
         "since": "2026-11-15T11:07:00Z",
         "days": 3,
         "bucket_seconds": 60,
+        "column_seconds": 900,
         "buckets": 0,
         "series": {},
     }
