@@ -373,3 +373,17 @@ def test_page_defaults_and_values() -> None:
         nameservers=False,
         port=5353,
     )
+
+
+def test_shipped_example_page_section_loads_when_uncommented(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "kissha.toml"
+    text = example.read_text()
+    head, _, page = text.partition("# [page]\n")
+    assert page, "the example shows a commented [page] section"
+    uncommented = "\n".join(line.removeprefix("# ") for line in page.splitlines())
+    path = tmp_path / "kissha.toml"
+    path.write_text(head + "[page]\n" + uncommented + "\n")
+    cfg = configmod.load(path)
+    assert cfg.page == configmod.PageConfig(
+        dir=Path("/var/www/htdocs/kissha"), title="example.org failover"
+    )
