@@ -8,10 +8,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kissha.errors import ConfigError
 from kissha.model import Node, ProbeSpec
+
+if TYPE_CHECKING:
+    from kissha.notify.settings import NotifyConfig
 
 DEFAULT_PATH = Path("/etc/kissha.toml")
 # Each probe type with its default port (None: the port must be given).
@@ -140,6 +143,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     page: PageConfig = field(default_factory=PageConfig)
+    notify: NotifyConfig | None = None  # None: no [notify], nothing imported
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -328,6 +332,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "daemon",
             "metrics",
             "page",
+            "notify",
         },
         "",
     )
@@ -347,6 +352,11 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     daemon = _daemon(r, r.table(data, "daemon", ""))
     metrics = _metrics(r, r.table(data, "metrics", ""), base)
     page = _page(r, data, base)
+    notify = None
+    if "notify" in data:  # the parser is imported only for configs that have the table
+        from kissha.notify.settings import parse_notify
+
+        notify = parse_notify(r, r.table(data, "notify", ""), base, nodes)
     if r.problems:
         raise ConfigError(r.problems, source)
     return Config(
@@ -361,6 +371,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         daemon=daemon,
         metrics=metrics,
         page=page,
+        notify=notify,
     )
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kissha import events
 from kissha import state as statefile
 from kissha.config import Config, zone_refs
 from kissha.dnsserver import journal_path
-from kissha.errors import ApplyFailed, ConfigError, ZoneError
+from kissha.errors import ApplyFailed, ConfigError, KisshaError
 from kissha.files import RunLock
 from kissha.model import Decision, Node, ProbeResult, Roles
 from kissha.policy import decide
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 # A probe round: kissha.probes.run_round, or a stand-in in tests and drills.
 Prober = Callable[[Sequence[Node], "HealthConfig", "ProbeContext | None"], list[ProbeResult]]
+
+log = logging.getLogger(__name__)
 
 # Exit codes: documented in the README; cron mails the output of every non-zero run.
 EXIT_UNCHANGED = 0
@@ -49,6 +53,12 @@ class RunReport:
     problems: list[str] = field(default_factory=list)  # zone files that fail validation
     applied: ApplyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    checked: bool = False  # the unchanged zones were validated (so problems is complete)
+    seq_before: int = 0  # the state's last event id before this run
+    # watch_nameservers: label ("blowfish/ipv4") -> the masters its answers name, and
+    # whether every nameserver answered; None when not watched.
+    nameservers: dict[str, tuple[str, ...]] | None = None
+    nameservers_complete: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +103,7 @@ def _run(
 ) -> RunReport:
     t0 = time.monotonic()
     st, warning = (statefile.load_readonly if dry_run else statefile.load)(config.state_dir)
+    seq_before = st.seq
     warnings = [warning] if warning else []
     recovered: list[str] = []
     if server is None and not dry_run:
@@ -115,6 +126,11 @@ def _run(
     # Gemini certificates first seen (TOFU): a dry run reads them but never writes them.
     context = ProbeContext.load(config.state_dir, readonly=dry_run)
     warnings.extend(context.warnings)
+    watch = None
+    if not dry_run and config.notify is not None and config.notify.watch_nameservers:
+        from kissha.notify.watch import Watch
+
+        watch = Watch.start(config)  # asks every nameserver while the probes run
     t1 = time.monotonic()
     results = prober(config.nodes, config.health, context)
     t2 = time.monotonic()
@@ -124,7 +140,10 @@ def _run(
     report = RunReport(
         now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings
     )
+    report.seq_before = seq_before
     report.timings["probe"] = t2 - t1
+    if watch is not None:
+        report.nameservers, report.nameservers_complete = watch.result()
     try:
         if decision.roles is None:
             report.outcome = "kept"
@@ -136,6 +155,7 @@ def _run(
             report.timings["plan"] = time.monotonic() - t2
             if server is not None and not dry_run:
                 report.problems = server.precheck([p for p in plans if not p.changed])
+                report.checked = True
             if report.plans and not dry_run:
                 assert server is not None
                 t3 = time.monotonic()
@@ -152,11 +172,12 @@ def _run(
                 report.message = f"dry run: {len(report.plans)} zone(s) would change"
             else:
                 report.message = "every zone already points at the right nodes"
-    except ZoneError as exc:
+    except Exception as exc:
+        # A zone that cannot be planned, no zone file at all, an unexpected error: the
+        # run fails as before, and the error is an event (once until a run gets through).
         if not dry_run:
             st.health = dict(decision.health)
-            st.add_event(now, "error", str(exc))
-            statefile.save(config.state_dir, st)
+            _failed(config, st, now, seq_before, exc)
         raise
     report.timings["total"] = time.monotonic() - t0
     if not dry_run:
@@ -180,41 +201,45 @@ def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str
         from kissha import page
 
         warnings.extend(page.publish(config, report, st))
+    if config.notify is not None:
+        from kissha import notify
+
+        warnings.extend(notify.publish(config, st, report.now, report.seq_before, report))
     return warnings
 
 
+def _failed(
+    config: Config, st: statefile.State, now: float, seq_before: int, exc: Exception
+) -> None:
+    """Record a failed run's error in the state and notify it; the caller re-raises.
+    Nothing here may hide the original error."""
+    if isinstance(exc, KisshaError):
+        message = str(exc)
+    else:
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    try:
+        events.fold_error(st, message, now)
+        statefile.save(config.state_dir, st)
+    except Exception as inner:  # e.g. the state directory is not writable
+        log.warning("cannot record the error in the state: %s", inner)
+        return
+    if config.notify is not None:
+        from kissha import notify
+
+        notify.publish(config, st, now, seq_before, None)
+
+
 def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
-    """Fold this run into the state: streaks, roles actually served, events."""
-    now, decision = report.now, report.decision
-    for name, h in decision.health.items():
-        before = st.health.get(name)
-        if before is not None and before.up != h.up:
-            kind = "node-up" if h.up else "node-down"
-            st.add_event(now, kind, f"{name} is {'up' if h.up else 'down'}", node=name)
-    st.health = dict(decision.health)
-    roles, previous = decision.roles, report.previous
-    if report.outcome == "rolled-back":
-        st.add_event(now, "rollback", report.message)
-        st.rollbacks += 1
-    elif report.outcome == "kept" and (not st.events or st.events[-1]["kind"] != "all-down"):
-        st.add_event(now, "all-down", report.message)
-    elif roles is not None and report.outcome in ("changed", "unchanged"):
-        if report.outcome == "changed":
-            was = previous.master if previous else "unknown"
-            kind = "failover" if previous and previous.master != roles.master else "records"
-            st.add_event(
-                now,
-                kind,
-                f"master {was} -> {roles.master}, standby "
-                f"{roles.standby}; {len(report.plans)} zone(s)",
-                zones=[p.zone for p in report.plans][:50],
-            )
-            if kind == "failover":
-                st.failovers += 1
-        st.roles = roles
-    for problem in report.problems:
-        if not any(e["kind"] == "zone-invalid" and e["message"] == problem for e in st.events):
-            st.add_event(now, "zone-invalid", problem)
+    """Fold this run into the state: streaks, roles actually served, events, problems."""
+    events.fold_run(config, st, report)
+    if report.nameservers is not None and config.notify is not None:
+        events.fold_split_brain(
+            st,
+            report.nameservers,
+            report.nameservers_complete,
+            report.now,
+            config.notify.split_brain_after,
+        )
     st.last_run = _last_run(report)
 
 

@@ -252,7 +252,7 @@ def _normal(address: str) -> str:
         return address
 
 
-def _normal_nodes(nodes: Sequence[Node]) -> list[Node]:
+def normal_nodes(nodes: Sequence[Node]) -> list[Node]:
     """Nodes with their addresses in compressed form, to compare with answers."""
     return [
         Node(n.name, n.fqdn, n.ipv4, _normal(n.ipv6) if n.ipv6 else None, n.probes) for n in nodes
@@ -510,7 +510,7 @@ class Asking:
 
     def __init__(self, config: Config, port: int, timeout: float) -> None:
         qs, self.skipped = questions(config)
-        self.nodes = _normal_nodes(config.nodes)
+        self.nodes = normal_nodes(config.nodes)
         self.targets = [(n, f) for n in self.nodes for f in n.families]
         self.timeout = timeout
         self.replies: list[dict[Question, Reply] | str] = ["not asked"] * len(self.targets)

@@ -1,0 +1,252 @@
+"""Delivery (I/O): mail through sendmail or SMTP, webhooks; all channels at once, with
+one deadline for the lot. Secrets are read here, at the last moment, and never shown."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kissha.model import iso
+from kissha.notify.settings import Channel, MailChannel, WebhookChannel
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+log = logging.getLogger(__name__)
+SCHEMA = "kissha.event/1"
+NTFY_PRIORITY = {"info": "3", "warning": "4", "critical": "5"}
+NOT_TRIED = "not tried: an earlier delivery to this channel failed"
+
+
+class DeliveryError(Exception):
+    """One delivery failed; the message says why, without secrets."""
+
+
+def deliver_all(
+    jobs: Sequence[tuple[Channel, Sequence[Mapping[str, Any]]]], timeout: float, hostname: str
+) -> list[list[str | None]]:
+    """Send each job's notices in order (stopping at its first failure), every job in
+    its own thread; after ``timeout`` seconds whatever is unfinished counts as failed.
+    Returns per job, per notice: None (delivered) or the error."""
+    deadline = time.monotonic() + timeout
+    results: list[list[str | None]] = [
+        [f"{c.kind} {c.name}: timeout: no answer within {timeout:g} s"] * len(notices)
+        for c, notices in jobs
+    ]
+
+    def work(i: int) -> None:
+        channel, notices = jobs[i]
+        out: list[str | None] = []
+        for n in notices:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                out.append(
+                    f"{channel.kind} {channel.name}: timeout: no time left within {timeout:g} s"
+                )
+                break
+            try:
+                send(channel, n, left, hostname)
+                out.append(None)
+            except DeliveryError as exc:
+                out.append(f"{channel.kind} {channel.name}: {exc}")
+                break
+            except Exception as exc:  # a bug must not hide the other channels' results
+                out.append(f"{channel.kind} {channel.name}: {type(exc).__name__}: {exc}")
+                break
+        out += [NOT_TRIED] * (len(notices) - len(out))
+        results[i] = out
+
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"notify-{jobs[i][0].name}", daemon=True)
+        for i in range(len(jobs))
+        if jobs[i][1]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    # A thread still running (a black-holed server) is left behind: it ends by itself
+    # within its socket timeout, and its notices count as not delivered (sent again).
+    return [list(r) for r in results]
+
+
+def send(channel: Channel, notice: Mapping[str, Any], timeout: float, hostname: str) -> None:
+    if isinstance(channel, MailChannel):
+        message = mail_message(channel, notice, hostname)
+        if channel.smtp is not None:
+            _smtp(channel, message, timeout, hostname)
+        else:
+            _sendmail(channel, message, timeout)
+    else:
+        _webhook(channel, notice, timeout)
+
+
+# -- mail ------------------------------------------------------------------------------
+
+
+def mail_message(channel: MailChannel, notice: Mapping[str, Any], hostname: str) -> EmailMessage:
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    msg = EmailMessage()
+    msg["From"] = channel.sender or f"kissha@{hostname}"
+    msg["To"] = ", ".join(channel.to)
+    msg["Subject"] = str(notice["title"])
+    msg["Date"] = formatdate(localtime=False)
+    # With a domain: make_msgid would otherwise ask the resolver for this host's name.
+    msg["Message-ID"] = make_msgid("kissha", domain=hostname)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    msg["X-Kissha-Event"] = str(notice["kind"])
+    msg["X-Kissha-Id"] = str(notice["id"])
+    msg["X-Kissha-Node"] = str(notice["node"])
+    msg.set_content(str(notice["text"]))
+    return msg
+
+
+def _sendmail(channel: MailChannel, message: EmailMessage, timeout: float) -> None:
+    import subprocess
+
+    argv = [*channel.sendmail, "-t", "-oi"]
+    try:
+        done = subprocess.run(
+            argv, input=message.as_bytes(), capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise DeliveryError(f"{argv[0]} did not finish within {timeout:.3g} s") from None
+    except OSError as exc:
+        raise DeliveryError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+        raise DeliveryError(
+            f"{argv[0]} exited {done.returncode}" + (f": {said[-1][:200]}" if said else "")
+        )
+
+
+def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname: str) -> None:
+    import smtplib
+    import ssl
+
+    assert channel.smtp is not None
+    host, port = channel.smtp
+    where = f"{host}:{port}"
+    try:
+        password = _secret(channel.password_file, channel.password_env, "password")
+        # local_hostname given: smtplib would otherwise ask the resolver for our name.
+        with smtplib.SMTP(host, port, timeout=timeout, local_hostname=hostname) as s:
+            if channel.starttls:
+                s.starttls(context=ssl.create_default_context(cafile=channel.tls_ca))
+            if channel.username:
+                s.login(channel.username, password or "")
+            s.send_message(message)
+    except smtplib.SMTPNotSupportedError:
+        raise DeliveryError(f"SMTP {where} does not offer STARTTLS") from None
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(f"SMTP {where}: login refused ({exc.smtp_code})") from None
+    except smtplib.SMTPResponseException as exc:
+        said = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else exc.smtp_error
+        )
+        raise DeliveryError(f"SMTP {where}: {exc.smtp_code} {said}"[:300]) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DeliveryError(f"SMTP {where}: {what or type(exc).__name__}"[:300]) from None
+
+
+def _secret(file: str | None, env: str | None, what: str) -> str | None:
+    if file is not None:
+        try:
+            with open(file, encoding="utf-8") as f:
+                return f.read().strip("\r\n")
+        except OSError as exc:
+            raise DeliveryError(f"cannot read {what}_file {file}: {exc.strerror or exc}") from None
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise DeliveryError(f"{what}_env: ${env} is not set")
+        return value
+    return None
+
+
+# -- webhooks --------------------------------------------------------------------------
+
+
+def payload(notice: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body: ``{"schema": "kissha.event/1", "kind", "time", "node", ...}``."""
+    data: dict[str, Any] = {
+        "schema": SCHEMA,
+        "id": notice["id"],
+        "kind": notice["kind"],
+        "severity": notice["severity"],
+        "time": iso(float(notice["time"])),
+        "node": notice["node"],
+        "title": notice["title"],
+        "message": notice["text"],
+        "events": [
+            {**e, "time": iso(float(e["time"]))} if "time" in e else dict(e)
+            for e in notice.get("events", [])
+        ],
+    }
+    for key, value in dict(notice.get("fields", {})).items():
+        data.setdefault(key, value)
+    return data
+
+
+def _header_text(text: str) -> str:
+    """A header value: ASCII as is, anything else RFC 2047-encoded (ntfy decodes it)."""
+    if text.isascii():
+        return text
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+def webhook_request(
+    channel: WebhookChannel, notice: Mapping[str, Any]
+) -> tuple[bytes, dict[str, str]]:
+    from kissha import __version__
+
+    headers = {"User-Agent": f"kissha/{__version__}"}
+    if channel.format == "ntfy":
+        body = str(notice["text"]).encode()
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        headers["Title"] = _header_text(str(notice["title"]))
+        headers["Priority"] = NTFY_PRIORITY.get(str(notice["severity"]), "3")
+        headers["Tags"] = f"kissha,{notice['kind']},{notice['severity']}"
+    else:
+        import json
+
+        body = json.dumps(payload(notice)).encode()
+        headers["Content-Type"] = "application/json"
+    headers.update(dict(channel.headers))
+    token = _secret(channel.token_file, channel.token_env, "token")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return body, headers
+
+
+def _webhook(channel: WebhookChannel, notice: Mapping[str, Any], timeout: float) -> None:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    body, headers = webhook_request(channel, notice)
+    request = urllib.request.Request(channel.url, data=body, headers=headers, method="POST")
+    context = None
+    if channel.url.startswith("https:"):
+        context = ssl.create_default_context(cafile=channel.tls_ca)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            response.read(65536)
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        raise DeliveryError(text[:300]) from None
+    except (OSError, ValueError) as exc:  # a timeout while reading, a bad answer
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from None

@@ -1,0 +1,68 @@
+"""The notification kinds: their names (stable), severity, and who sends them."""
+
+from __future__ import annotations
+
+# Stable names, documented in the README's table; a channel's `events` filter uses them.
+KINDS = (
+    "failover",
+    "failback",
+    "rotation",
+    "records",
+    "rollback",
+    "node-down",
+    "node-up",
+    "family-down",
+    "family-up",
+    "all-down",
+    "split-brain",
+    "split-brain-resolved",
+    "cert-expiring",
+    "error",
+)
+# Off by default: the weekly swap (news every Monday is noise) and standby-only changes.
+DEFAULT_EVENTS = frozenset(KINDS) - {"rotation", "records"}
+# About the whole site: every node sees them, so by default only the master tells.
+CLUSTER = frozenset(
+    {
+        "failover",
+        "failback",
+        "rotation",
+        "records",
+        "node-down",
+        "node-up",
+        "family-down",
+        "family-up",
+        "cert-expiring",
+    }
+)
+SEVERITY = {
+    "failover": "critical",
+    "failback": "info",
+    "rotation": "info",
+    "records": "info",
+    "rollback": "critical",
+    "node-down": "warning",
+    "node-up": "info",
+    "family-down": "warning",
+    "family-up": "info",
+    "all-down": "critical",
+    "split-brain": "critical",
+    "split-brain-resolved": "info",
+    "cert-expiring": "warning",
+    "error": "critical",
+    "reminder": "warning",
+    "digest": "warning",
+}
+SEVERITIES = ("info", "warning", "critical")
+# The state's problem kinds -> the kind that filters and sends them.
+PROBLEM_KIND = {"zone-invalid": "error"}
+
+
+def kind_of(event: dict[str, object]) -> str | None:
+    """The notification kind of a state event; None for events never notified (pin...)."""
+    kind = str(event.get("kind"))
+    if kind == "failover":
+        return str(event.get("cause") or "failover")
+    if kind == "zone-invalid":
+        return "error"
+    return kind if kind in KINDS else None

@@ -1,0 +1,175 @@
+"""Pure: the words of a notification (a one-line title, a plain-text body), no secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kissha.model import iso
+
+if TYPE_CHECKING:
+    from kissha.config import Config
+    from kissha.failover import RunReport
+    from kissha.state import State
+
+MAX_TITLE = 200
+MAX_MESSAGE_LINE = 300
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a notification may say besides its events: who sends, the run, the state."""
+
+    config: Config
+    node: str  # the sending node (or host) name
+    now: float
+    report: RunReport | None
+    state: State
+
+
+def one_line(text: str, limit: int = MAX_TITLE) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+    """``kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: ...)``."""
+    main = events[-1] if kind in ("failover", "failback", "rotation") else events[0]
+    message = str(main.get("message", ""))
+    old, new = main.get("from"), main.get("to")
+    if kind == "failover":
+        why = main.get("reason") or "it is down"
+        text = f"failover {old} -> {new} ({old} down: {why})"
+    elif kind == "failback":
+        text = f"failback {old} -> {new} ({new} is up again and preferred)"
+    elif kind == "rotation":
+        text = f"rotation: master {old} -> {new} (the preference moved: new week or pin)"
+    elif kind == "records":
+        text = f"records changed: {message}"
+    elif kind == "node-up":
+        text = f"{main.get('node')} is up again"
+    elif kind == "rollback":
+        text = f"rollback on {ctx.node}: {message}"
+    elif kind == "all-down":
+        text = f"every node is down, seen from {ctx.node}: the records stay as they are"
+    elif kind == "split-brain":
+        text = f"SPLIT BRAIN seen from {ctx.node}: {message}"
+    elif kind == "split-brain-resolved":
+        text = f"split brain resolved: {message}"
+    elif kind == "cert-expiring":
+        text = f"certificate close to expiry: {message}"
+    elif kind == "error":
+        text = f"error on {ctx.node}: {message}"
+    else:  # node-down, family-down, family-up: their message says it all
+        text = message
+    if len(events) > 1 and kind not in ("failover", "failback", "rotation"):
+        text += f" (+{len(events) - 1} more)"
+    return one_line(f"kissha: {text}")
+
+
+HINTS = {
+    "failover": "Find out why {old} fails the probes above and repair it. Nothing to do in "
+    "DNS: kissha fails back by itself once {old} passes {oks} rounds in a row.",
+    "failback": "Nothing to do: {new} passed {oks} rounds in a row and leads again.",
+    "rotation": "Nothing to do: the weekly rotation or a pin moved the master.",
+    "records": "Nothing to do: the standby names follow the healthy nodes.",
+    "rollback": "The old zone files are back. Look at this run's output (kissha failover "
+    "--dry-run) and the nameserver's log on {me}; kissha tries again at the next run.",
+    "node-down": "Find out why {node} fails the probes above. It is trusted again after "
+    "{oks} good rounds in a row.",
+    "node-up": "Nothing to do.",
+    "family-down": "Check {node}'s {family} address, routes and firewall.",
+    "family-up": "Nothing to do.",
+    "all-down": "Every node fails its probes from {me}: check {me}'s own network first. "
+    "The records stay as they are until a node passes again.",
+    "split-brain": "The nameservers point at different masters, so users reach different "
+    "nodes. Check the connectivity between the nodes; 'kissha status' on a host that "
+    "reaches every nameserver shows what each answers.",
+    "split-brain-resolved": "Nothing to do.",
+    "cert-expiring": "Renew the certificate (or check that renewal runs).",
+    "error": "Run 'kissha check-config' and 'kissha failover --dry-run' on {me} for the details.",
+}
+
+
+def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+    main = events[-1] if kind in ("failover", "failback", "rotation") else events[0]
+    values = {
+        "old": main.get("from", "?"),
+        "new": main.get("to", "?"),
+        "node": main.get("node", "?"),
+        "family": main.get("family", "?"),
+        "me": ctx.node,
+        "oks": ctx.config.health.successes_before_promotion,
+    }
+    return HINTS.get(kind, "").format(**values)
+
+
+def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+    """What happened, what the run saw, what to do."""
+    out = [f"{iso(float(e.get('time', 0)))}  {e.get('kind')}: {_line(e)}" for e in events]
+    report, st = ctx.report, ctx.state
+    ran_now = report is not None and any(
+        abs(float(e.get("time", 0)) - report.now) < 0.001 for e in events
+    )
+    out.append("")
+    if st.roles is not None:
+        out.append(f"now: master {st.roles.master}, standby {st.roles.standby}")
+    if st.health:
+        out.append(
+            "health: " + ", ".join(f"{n} {'up' if h.up else 'DOWN'}" for n, h in st.health.items())
+        )
+    if ran_now and report is not None:
+        out += ["", f"probes from {ctx.node} at {iso(report.now)}:"]
+        out += probe_lines(report)
+    text = hint(kind, events, ctx)
+    if text:
+        out += ["", f"what to do: {text}"]
+    ids = ", ".join(str(e.get("id")) for e in events if e.get("id") is not None)
+    out += ["", f"-- kissha on {ctx.node}" + (f" (event {ids})" if ids else "")]
+    return "\n".join(out) + "\n"
+
+
+def _line(event: Mapping[str, Any]) -> str:
+    return one_line(str(event.get("message", "")), MAX_MESSAGE_LINE)
+
+
+def probe_lines(report: RunReport) -> list[str]:
+    rs = report.probes
+    nw = max((len(r.node) for r in rs), default=4)
+    pw = max((len(r.probe) for r in rs), default=5)
+    lines = []
+    for r in rs:
+        status = "ok" if r.ok else "FAILED"
+        tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
+        flag = "" if r.required else " [informational]"
+        warning = f"; warning: {r.warning}" if r.warning else ""
+        lines.append(
+            f"  {r.node:<{nw}}  {r.probe:<{pw}} {r.family}  {status:<6} "
+            f"{r.detail}{warning}{tries}{flag}"
+        )
+    return lines
+
+
+def reminder(problems: Sequence[Mapping[str, Any]], ctx: Context) -> tuple[str, str]:
+    """Title and body of a reminder of the problems still open."""
+    first = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    head = f"kissha: still open since {iso(float(first['since']))}: {first['message']}{more}"
+    out = [f"{len(problems)} problem(s) still open, seen from {ctx.node}:", ""]
+    out += [f"since {iso(float(p['since']))}  {p['kind']}: {_line(p)}" for p in problems]
+    st = ctx.state
+    if st.roles is not None:
+        out += ["", f"now: master {st.roles.master}, standby {st.roles.standby}"]
+    out += ["", f"-- kissha on {ctx.node}; a reminder comes while a problem stays open"]
+    return one_line(head), "\n".join(out) + "\n"
+
+
+def digest(notices: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Several notifications in one message, when the rate limit is reached."""
+    kinds = ", ".join(dict.fromkeys(str(n["kind"]) for n in notices))
+    head = one_line(f"kissha: {len(notices)} notifications in one (rate limit): {kinds}")
+    parts = [f"{len(notices)} notifications, folded into one by the rate limit:", ""]
+    for n in notices:
+        parts += [f"== {n['title']}", "", str(n["text"]).rstrip("\n"), ""]
+    return head, "\n".join(parts)
