@@ -1,0 +1,324 @@
+"""Notifications, the pure parts: config, which notices go where, rate limit, retries,
+reminders, rendering, and the mail and webhook bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kissha import state as statefile
+from kissha.config import Config
+from kissha.model import NodeHealth, Roles
+from kissha.notify import deliver, plan, render
+from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
+from kissha.notify.settings import MailChannel, WebhookChannel, parse_duration
+from tests.unit.test_policy import EVEN, cfg
+
+ALL = frozenset(KINDS)
+
+
+def notify_cfg(**notify: Any) -> Config:
+    table = {"webhook": [{"url": "https://ntfy.example.org/kissha"}], **notify}
+    return cfg(notify=table)
+
+
+def ctx(node: str = "blowfish", now: float = EVEN) -> render.Context:
+    st = statefile.State(
+        health={"fishfinger": NodeHealth(False, 3, 0), "blowfish": NodeHealth()},
+        roles=Roles("blowfish", "blowfish"),
+    )
+    return render.Context(notify_cfg(), node, now, None, st)
+
+
+def ev(id: int, kind: str, time: float = EVEN, **extra: Any) -> dict[str, Any]:
+    return {"id": id, "time": time, "kind": kind, "message": f"{kind} {id}", **extra}
+
+
+FAILOVER_RUN = [
+    ev(1, "node-down", node="fishfinger", message="fishfinger is down: https/ipv4: refused"),
+    ev(
+        2,
+        "failover",
+        cause="failover",
+        reason="https/ipv4: connection refused",
+        **{"from": "fishfinger", "to": "blowfish"},
+    ),
+]
+
+
+# -- config ----------------------------------------------------------------------------
+
+
+def test_a_full_notify_table() -> None:
+    c = cfg(
+        notify={
+            "node": "blowfish",
+            "reminder": "off",
+            "rate_limit": 3,
+            "retry": "2h",
+            "timeout": 4,
+            "events": ["default", "rotation"],
+            "mail": [
+                {
+                    "to": ["a@example.org", "b@example.org"],
+                    "smtp": "mail.example.org:587",
+                    "username": "kissha",
+                    "password_env": "KISSHA_SMTP_PASSWORD",
+                },
+                {"to": "c@example.org", "sendmail": ["/usr/bin/msmtp", "-a", "ops"]},
+            ],
+            "webhook": [
+                {
+                    "name": "ntfy",
+                    "url": "https://ntfy.example.org/kissha",
+                    "format": "ntfy",
+                    "events": ["failover", "failback"],
+                    "token_env": "NTFY_TOKEN",
+                }
+            ],
+        }
+    )
+    n = c.notify
+    assert n is not None
+    assert (n.node, n.reminder, n.rate_limit, n.retry, n.timeout) == ("blowfish", 0, 3, 7200, 4)
+    smtp, sendmail = n.mail
+    assert smtp.smtp == ("mail.example.org", 587) and smtp.starttls
+    assert smtp.events == DEFAULT_EVENTS | {"rotation"}
+    assert smtp.name.startswith("mail-") and smtp.name != sendmail.name
+    assert sendmail.sendmail == ("/usr/bin/msmtp", "-a", "ops") and sendmail.smtp is None
+    (hook,) = n.webhook
+    assert (hook.name, hook.format, hook.events) == ("ntfy", "ntfy", {"failover", "failback"})
+    assert [c.name for c in n.channels] == [smtp.name, sendmail.name, "ntfy"]
+
+
+def test_no_notify_table_means_none() -> None:
+    assert cfg().notify is None
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("24h", 86400), ("1d12h", 129600), ("90m", 5400), (60, 60), ("off", 0), (0, 0)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["daily", "-5", -5, True, "1x", ""])
+def test_bad_durations(text: object) -> None:
+    assert parse_duration(text) is None
+
+
+def test_a_url_with_a_secret_is_not_repeated_in_the_error() -> None:
+    from kissha.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        cfg(notify={"webhook": [{"url": "ftp://user:hunter2@example.org/"}]})
+    assert "hunter2" not in str(info.value)
+
+
+# -- which notices -----------------------------------------------------------------------
+
+
+def test_a_failover_takes_in_the_node_down_of_its_run() -> None:
+    (n,) = plan.notices(FAILOVER_RUN, ALL, None, ctx())
+    assert n["id"] == "e1+2"
+    assert n["kind"] == "failover" and n["severity"] == "critical"
+    assert n["title"] == (
+        "kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: connection refused)"
+    )
+    assert n["fields"]["from"] == "fishfinger"
+    assert [e["kind"] for e in n["events"]] == ["node-down", "failover"]
+
+
+def test_without_failover_in_the_filter_the_node_down_goes_alone() -> None:
+    (n,) = plan.notices(FAILOVER_RUN, frozenset({"node-down"}), None, ctx())
+    assert (n["id"], n["kind"]) == ("e1", "node-down")
+    assert n["title"] == "kissha: fishfinger is down: https/ipv4: refused"
+
+
+def test_events_of_different_runs_are_not_folded() -> None:
+    evs = [ev(1, "node-down", node="fishfinger"), {**FAILOVER_RUN[1], "time": EVEN + 60}]
+    assert [n["id"] for n in plan.notices(evs, ALL, None, ctx())] == ["e1", "e2"]
+
+
+def test_cluster_events_come_from_the_master_and_local_ones_from_every_node() -> None:
+    evs = [*FAILOVER_RUN, ev(3, "rollback"), ev(4, "pin")]
+    assert plan.sends("failover", "blowfish", "blowfish", "master")
+    assert not plan.sends("failover", "fishfinger", "blowfish", "master")
+    assert plan.sends("failover", "fishfinger", "blowfish", "every-node")
+    assert plan.sends("failover", None, "blowfish", "master")  # who am I? tell anyway
+    may = {k: plan.sends(k, "fishfinger", "blowfish", "master") for k in KINDS}
+    assert [n["kind"] for n in plan.notices(evs, ALL, may, ctx("fishfinger"))] == ["rollback"]
+
+
+def test_rotation_is_off_by_default() -> None:
+    evs = [ev(1, "failover", cause="rotation", **{"from": "a", "to": "b"})]
+    assert plan.notices(evs, DEFAULT_EVENTS, None, ctx()) == []
+    (n,) = plan.notices(evs, DEFAULT_EVENTS | {"rotation"}, None, ctx())
+    assert n["kind"] == "rotation"
+
+
+def test_zone_invalid_is_an_error_and_pins_are_never_told() -> None:
+    evs = [ev(1, "zone-invalid"), ev(2, "unpinned"), ev(3, "records")]
+    assert [n["kind"] for n in plan.notices(evs, DEFAULT_EVENTS, None, ctx())] == ["error"]
+
+
+# -- reminders -------------------------------------------------------------------------
+
+
+def problems() -> dict[str, dict[str, Any]]:
+    return {
+        "node-down:fishfinger": {
+            "kind": "node-down",
+            "since": EVEN,
+            "message": "fishfinger is down: https/ipv4: refused",
+        },
+        "zone-invalid:abc": {"kind": "zone-invalid", "since": EVEN + 5, "message": "x.zone bad"},
+    }
+
+
+def test_a_reminder_a_day_while_problems_stay_open() -> None:
+    box = plan.Box()
+    day = 86400.0
+    assert plan.reminder(box, problems(), ALL, None, day, ctx(now=EVEN)) is None
+    assert plan.reminder(box, problems(), ALL, None, day, ctx(now=EVEN + day - 1)) is None
+    r = plan.reminder(box, problems(), ALL, None, day, ctx(now=EVEN + day))
+    assert r is not None and r["kind"] == "reminder"
+    assert r["title"] == (
+        "kissha: still open since 2026-11-23T12:00:00Z: fishfinger is down: https/ipv4: "
+        "refused (+1 more)"
+    )
+    assert "since 2026-11-23T12:00:05Z  zone-invalid: x.zone bad" in r["text"]
+    assert plan.reminder(box, problems(), ALL, None, day, ctx(now=EVEN + day + 60)) is None
+    # A problem that closes is forgotten; reminders off: none at all.
+    assert plan.reminder(box, {}, ALL, None, day, ctx(now=EVEN + 3 * day)) is None
+    assert box.reminded == {}
+    assert plan.reminder(plan.Box(), problems(), ALL, None, 0, ctx(now=EVEN + 9 * day)) is None
+
+
+def test_reminders_follow_the_channel_filter_and_the_sender_rule() -> None:
+    box = plan.Box()
+    day = 86400.0
+    may = {k: plan.sends(k, "fishfinger", "blowfish", "master") for k in KINDS}
+    plan.reminder(box, problems(), ALL, may, day, ctx(now=EVEN))
+    assert list(box.reminded) == ["zone-invalid:abc"]  # node-down is the master's to tell
+    box = plan.Box()
+    plan.reminder(box, problems(), frozenset({"node-down"}), None, day, ctx(now=EVEN))
+    assert list(box.reminded) == ["node-down:fishfinger"]
+
+
+# -- rate limit, retries ---------------------------------------------------------------
+
+
+def pending(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"e{i}",
+            "kind": "node-down",
+            "severity": "warning",
+            "time": EVEN,
+            "node": "b",
+            "title": f"t{i}",
+            "text": f"x{i}\n",
+            "events": [],
+            "fields": {},
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def test_within_the_hours_budget_each_notice_goes_alone_the_rest_in_one_digest() -> None:
+    box = plan.Box(pending=pending(5), sent=[EVEN - 4000, EVEN - 1800, EVEN - 60])
+    out = plan.select(box, EVEN, rate_limit=4)
+    assert box.sent == [EVEN - 1800, EVEN - 60]  # an hour old: out of the window
+    assert [n["id"] for n in out] == ["e1", "d" + "e2,e3,e4,e5"]
+    digest = out[1]
+    assert digest["title"] == "kissha: 4 notifications in one (rate limit): node-down"
+    assert "== t2\n\nx2\n\n== t3" in digest["text"]
+    assert plan.settle(box, out, [None, None], EVEN, 86400) == []
+    assert box.pending == [] and len(box.sent) == 4
+    box.pending = pending(1)
+    assert plan.select(box, EVEN + 10, rate_limit=4) == []  # the budget is spent
+
+
+def test_a_failure_backs_off_the_channel_and_old_notices_are_given_up_with_a_warning() -> None:
+    box = plan.Box(pending=pending(2))
+    out = plan.select(box, EVEN, rate_limit=10)
+    warnings = plan.settle(box, out, ["hook: HTTP 500", deliver.NOT_TRIED], EVEN, 86400)
+    assert warnings == ["hook: HTTP 500"]
+    assert len(box.pending) == 2 and box.next_try == EVEN + 30
+    assert plan.select(box, EVEN + 29, rate_limit=10) == []
+    out = plan.select(box, EVEN + 30, rate_limit=10)
+    plan.settle(box, out, ["hook: HTTP 500", deliver.NOT_TRIED], EVEN + 30, 86400)
+    assert box.next_try == EVEN + 30 + 60  # doubled
+    out = plan.select(box, EVEN + 90, rate_limit=10)
+    plan.settle(box, out, [None, "hook: HTTP 500"], EVEN + 90, 86400)
+    assert [n["id"] for n in box.pending] == ["e2"] and box.failures == 3
+    out = plan.select(box, EVEN + 86401, rate_limit=10)
+    warnings = plan.settle(box, out, ["hook: timeout"], EVEN + 86401, 86400)
+    assert warnings[1] == "gave up 1 notification(s) after retrying for 86400 s: t2"
+    assert box.pending == [] and box.dropped == 1
+    box.pending = pending(1)
+    out = plan.select(box, EVEN + 90000, rate_limit=10)
+    plan.settle(box, out, [None], EVEN + 90000, 86400)
+    assert (box.failures, box.next_try) == (0, 0.0)
+
+
+def test_retry_off_gives_up_at_the_first_failure() -> None:
+    box = plan.Box(pending=pending(1))
+    out = plan.select(box, EVEN, rate_limit=10)
+    assert len(plan.settle(box, out, ["x"], EVEN, 0)) == 2
+    assert box.pending == []
+
+
+def test_box_round_trip() -> None:
+    box = plan.Box(cursor=7, pending=pending(1), sent=[1.0], reminded={"k": 2.0}, failures=1)
+    assert plan.Box.from_json(json.loads(json.dumps(box.to_json()))) == box
+
+
+# -- mail and webhook bodies -------------------------------------------------------------
+
+
+def test_the_json_payload_and_the_ntfy_request() -> None:
+    (n,) = plan.notices(FAILOVER_RUN, ALL, None, ctx())
+    data = deliver.payload(n)
+    assert data["schema"] == "kissha.event/1"
+    assert (data["kind"], data["node"], data["time"]) == (
+        "failover",
+        "blowfish",
+        "2026-11-23T12:00:00Z",
+    )
+    assert (data["from"], data["to"]) == ("fishfinger", "blowfish")
+    assert data["events"][0]["time"] == "2026-11-23T12:00:00Z"
+    assert data["message"].startswith("2026-11-23T12:00:00Z  node-down: fishfinger is down")
+    hook = WebhookChannel("n", "https://ntfy.example.org/k", format="ntfy")
+    body, headers = deliver.webhook_request(hook, {**n, "title": "kissha: ärger"})
+    assert body == n["text"].encode()
+    assert headers["Title"] == "=?UTF-8?B?a2lzc2hhOiDDpHJnZXI=?="
+    assert (headers["Priority"], headers["Tags"]) == ("5", "kissha,failover,critical")
+    body, headers = deliver.webhook_request(WebhookChannel("j", "https://x.example/"), n)
+    assert json.loads(body)["id"] == "e1+2" and "Authorization" not in headers
+
+
+def test_the_mail_message() -> None:
+    (n,) = plan.notices(FAILOVER_RUN, ALL, None, ctx())
+    channel = MailChannel("m", ("a@example.org", "b@example.org"))
+    msg = deliver.mail_message(channel, n, "blowfish.example.org")
+    assert msg["From"] == "kissha@blowfish.example.org"
+    assert msg["To"] == "a@example.org, b@example.org"
+    assert msg["Subject"] == n["title"]
+    assert msg["Message-ID"].endswith("@blowfish.example.org>")
+    assert msg["Date"] and msg["X-Kissha-Event"] == "failover"
+    text = msg.get_content()
+    assert "now: master blowfish, standby blowfish" in text
+    assert "what to do: Find out why fishfinger fails the probes above" in text
+    assert text.endswith("-- kissha on blowfish (event 1, 2)\n")
+
+
+def test_titles_are_one_line_and_bounded() -> None:
+    long = ev(1, "error", message="line one\nline two " + "x" * 500)
+    (n,) = plan.notices([long], ALL, None, ctx())
+    assert "\n" not in n["title"] and len(n["title"]) <= render.MAX_TITLE
+    assert n["title"].startswith("kissha: error on blowfish: line one line two xxx")
