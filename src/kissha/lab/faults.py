@@ -87,3 +87,21 @@ def cut_link(peer: str, peer_addresses: Sequence[str]) -> str:
     return cut_table(peer).replace(
         _chain("input", "input", incoming) + _chain("output", "output", outgoing)
     )
+
+
+def ports_table(peer: str) -> Table:
+    return Table("inet", f"kissha_ports_{peer}")
+
+
+def cut_ports(peer: str, peer_addresses: Sequence[str], ports: Sequence[int]) -> str:
+    """Drop what one peer sends to these TCP ports; every other packet gets through (a
+    partial partition: the web is cut between the nodes, their nameservers still talk)."""
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise ValueError(f"not TCP ports: {ports!r}")
+    wanted = ", ".join(str(p) for p in ports)
+    rules = []
+    for text in peer_addresses:
+        address = ipaddress.ip_address(text)
+        proto = "ip" if address.version == 4 else "ip6"
+        rules.append(f"{proto} saddr {address} tcp dport {{ {wanted} }} drop")
+    return ports_table(peer).replace(_chain("input", "input", rules))

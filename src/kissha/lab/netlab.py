@@ -582,3 +582,14 @@ class Lab:
     def restore_link(self, a: str, b: str) -> None:
         for here, there in ((a, b), (b, a)):
             self._nft(here, faults.cut_table(self.node(there).name).remove())
+
+    def cut_ports(self, a: str, b: str, ports: Sequence[int]) -> None:
+        """a and b no longer reach each other's TCP ports (e.g. the web); DNS and the
+        client still get through: each node sees the other down, both can be asked."""
+        for here, there in ((a, b), (b, a)):
+            peer = self.node(there)
+            self._nft(here, faults.cut_ports(peer.name, [peer.ipv4, peer.ipv6], ports))
+
+    def restore_ports(self, a: str, b: str) -> None:
+        for here, there in ((a, b), (b, a)):
+            self._nft(here, faults.ports_table(self.node(there).name).remove())

@@ -1,0 +1,183 @@
+"""Notifications on the two-node lab: both nodes run kissha, the operator's mail server
+and webhook receiver live on the client's host, as they would somewhere off the nodes.
+
+The rule under test (README, "Notifications"): what concerns the whole site (a
+failover, a failback, a node down or up) is told by the node that is master after the
+run, so the operator gets one mail and one webhook per failover and per recovery, not
+one per node. Split brain is told by every node that sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kissha.lab import netns
+from kissha.lab.netlab import HTTPS_PORT, Lab
+from kissha.lab.netlab_text import GEMINI_PORT
+
+pytestmark = pytest.mark.e2e
+
+NODES = ("fishfinger", "blowfish")
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # an even week: fishfinger leads
+SMTP_PORT, HTTP_PORT = 2525, 8080
+
+
+class Rounds:
+    """One kissha run on each node per round, a minute of (pretend) time apart."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab, self.minute = lab, 0
+
+    def __call__(self, n: int = 1) -> None:
+        for _ in range(n):
+            now = (START + timedelta(minutes=self.minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.minute += 1
+            for node in NODES:
+                r = self.lab.kissha(node, "failover", now=now)
+                assert r.returncode in (0, 1), f"{node}: {r.returncode}\n{r.stdout}{r.stderr}"
+                assert "notify" not in r.stdout, r.stdout  # every delivery got through
+
+
+@pytest.fixture
+def inbox(lab: Lab) -> Iterator[Path]:
+    """kissha.lab.sink in the client's namespace; yields the file it appends to."""
+    out, ready = lab.root / "inbox.jsonl", lab.root / "sink.ready"
+    client = lab.address("client", "ipv4")
+    proc = subprocess.Popen(
+        [
+            *("ip", "netns", "exec", lab.ns("client")),
+            *(sys.executable, "-m", "kissha.lab.sink", "--out", str(out)),
+            *("--smtp", f"{client}:{SMTP_PORT}", "--http", f"{client}:{HTTP_PORT}"),
+            *("--ready-file", str(ready)),
+        ],
+        env=lab._env(),
+        stdout=subprocess.DEVNULL,
+        stderr=(lab.root / "sink.log").open("ab"),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the sink did not start"
+            time.sleep(0.05)
+        for node in NODES:
+            configure(lab, node, client)
+        yield out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            netns.stop_process(proc)
+
+
+def configure(lab: Lab, node: str, client: str, extra: str = "") -> None:
+    path = lab.config_path(node)
+    text = path.read_text().split("\n[notify]\n")[0]
+    path.write_text(
+        text
+        + f'\n[notify]\nnode = "{node}"\ntimeout = 5\n{extra}\n'
+        + f'[[notify.mail]]\nto = "ops@example.org"\nsmtp = "{client}:{SMTP_PORT}"\n'
+        + "starttls = false\n\n"
+        + f'[[notify.webhook]]\nurl = "http://{client}:{HTTP_PORT}/kissha"\n'
+    )
+
+
+def received(inbox: Path) -> list[dict[str, Any]]:
+    """(channel, kind, sending node, title) of every message, in arrival order."""
+    out = []
+    if not inbox.exists():
+        return out
+    for line in inbox.read_text().splitlines():
+        r = json.loads(line)
+        if r["channel"] == "smtp":
+            h = r["headers"]
+            out.append(
+                {
+                    "via": "mail",
+                    "kind": h["X-Kissha-Event"],
+                    "node": h["X-Kissha-Node"],
+                    "title": h["Subject"],
+                }
+            )
+        else:
+            body = json.loads(r["body"])
+            out.append(
+                {
+                    "via": "webhook",
+                    "kind": body["kind"],
+                    "node": body["node"],
+                    "title": body["title"],
+                }
+            )
+    return out
+
+
+def told(inbox: Path, kind: str) -> list[tuple[str, str]]:
+    return sorted((m["via"], m["node"]) for m in received(inbox) if m["kind"] == kind)
+
+
+def test_one_mail_and_one_webhook_per_failover_and_per_recovery(lab: Lab, inbox: Path) -> None:
+    rounds = Rounds(lab)
+    rounds(2)
+    assert received(inbox) == []
+    lab.stop("fishfinger", "web")
+    rounds(5)  # demoted in the third, then two quiet rounds
+    assert lab.all_point_at("blowfish")
+    msgs = received(inbox)
+    assert sorted((m["via"], m["kind"], m["node"]) for m in msgs) == [
+        ("mail", "failover", "blowfish"),
+        ("webhook", "failover", "blowfish"),
+    ]
+    assert msgs[0]["title"] == msgs[1]["title"]
+    assert msgs[0]["title"].startswith(
+        "kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: connection refused"
+    )
+    lab.start("fishfinger", "web")
+    rounds(7)  # trusted again after five good rounds: fishfinger leads again
+    assert lab.all_point_at("fishfinger")
+    assert told(inbox, "failback") == [("mail", "fishfinger"), ("webhook", "fishfinger")]
+    assert len(received(inbox)) == 4
+
+
+def test_split_brain_is_told_by_each_node_that_sees_it_and_so_is_its_end(
+    lab: Lab, inbox: Path
+) -> None:
+    client = lab.address("client", "ipv4")
+    for node in NODES:
+        configure(lab, node, client, 'watch_nameservers = true\nsplit_brain_after = "2m"\n')
+    rounds = Rounds(lab)
+    rounds(1)
+    # The web is cut between the nodes, DNS is not: each sees the other down, points the
+    # names at itself, and can ask the other's nameserver what it answers.
+    lab.cut_ports("fishfinger", "blowfish", [HTTPS_PORT, GEMINI_PORT])
+    rounds(3)
+    assert told(inbox, "split-brain") == []  # not yet for two minutes
+    rounds(3)
+    assert told(inbox, "split-brain") == [
+        ("mail", "blowfish"),
+        ("mail", "fishfinger"),
+        ("webhook", "blowfish"),
+        ("webhook", "fishfinger"),
+    ]
+    split = next(m for m in received(inbox) if m["kind"] == "split-brain")
+    assert "nameservers disagree: fishfinger/ipv4 -> fishfinger" in split["title"]
+    rounds(2)
+    assert len(told(inbox, "split-brain")) == 4
+    lab.restore_ports("fishfinger", "blowfish")
+    rounds(7)
+    assert lab.all_point_at("fishfinger")
+    assert told(inbox, "split-brain-resolved") == told(inbox, "split-brain")
