@@ -116,8 +116,11 @@ def change_cause(
     return "failover"
 
 
-def fold_run(config: Config, st: State, report: RunReport) -> None:
-    """Fold one run into the state: streaks, roles actually served, events, problems."""
+def fold_run(config: Config, st: State, report: RunReport, failed: bool = False) -> None:
+    """Fold one run into the state: streaks, roles actually served, events, problems.
+
+    ``failed``: the run stopped with an error after probing (a zone that cannot be
+    planned...): health, node and certificate events count, roles and outcome do not."""
     now, decision = report.now, report.decision
     before_health = dict(st.health)
     for name, h in decision.health.items():
@@ -153,7 +156,9 @@ def fold_run(config: Config, st: State, report: RunReport) -> None:
         st.open_problem(now, "all-down", "all-down", report.message)
     else:
         st.close_problem("all-down")
-    if report.outcome == "rolled-back":
+    if failed:
+        pass
+    elif report.outcome == "rolled-back":
         st.add_event(now, "rollback", report.message)
         st.rollbacks += 1
     elif roles is not None and report.outcome in ("changed", "unchanged"):
@@ -181,9 +186,9 @@ def fold_run(config: Config, st: State, report: RunReport) -> None:
     fold_certs(st, report.probes, now)
     if report.checked:
         fold_zone_problems(st, report.problems, now)
-    # The run got through planning: the errors of earlier runs are over.
-    for key in [k for k in st.problems if k.startswith("error:")]:
-        st.close_problem(key)
+    if not failed:  # the run got through: the errors of earlier runs are over
+        for key in [k for k in st.problems if k.startswith("error:")]:
+            st.close_problem(key)
 
 
 def _planned(config: Config, st: State, now: float, last_time: object) -> bool:

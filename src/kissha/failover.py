@@ -176,8 +176,7 @@ def _run(
         # A zone that cannot be planned, no zone file at all, an unexpected error: the
         # run fails as before, and the error is an event (once until a run gets through).
         if not dry_run:
-            st.health = dict(decision.health)
-            _failed(config, st, now, seq_before, exc)
+            _failed(config, st, report, exc)
         raise
     report.timings["total"] = time.monotonic() - t0
     if not dry_run:
@@ -208,16 +207,16 @@ def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str
     return warnings
 
 
-def _failed(
-    config: Config, st: statefile.State, now: float, seq_before: int, exc: Exception
-) -> None:
-    """Record a failed run's error in the state and notify it; the caller re-raises.
-    Nothing here may hide the original error."""
+def _failed(config: Config, st: statefile.State, report: RunReport, exc: Exception) -> None:
+    """Record a failed run in the state (health, node events, the error) and notify it;
+    the caller re-raises. Nothing here may hide the original error."""
     if isinstance(exc, KisshaError):
         message = str(exc)
     else:
         message = f"internal error: {type(exc).__name__}: {exc}"
+    now = report.now
     try:
+        events.fold_run(config, st, report, failed=True)
         events.fold_error(st, message, now)
         statefile.save(config.state_dir, st)
     except Exception as inner:  # e.g. the state directory is not writable
@@ -226,7 +225,7 @@ def _failed(
     if config.notify is not None:
         from kissha import notify
 
-        notify.publish(config, st, now, seq_before, None)
+        notify.publish(config, st, now, report.seq_before, report)
 
 
 def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
@@ -240,6 +239,9 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
             report.now,
             config.notify.split_brain_after,
         )
+    else:  # not watched (any more): a split brain can be neither seen nor resolved
+        st.problems.pop("split-brain", None)
+        st.watch.clear()
     st.last_run = _last_run(report)
 
 

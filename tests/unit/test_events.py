@@ -205,3 +205,22 @@ def test_new_fields_survive_a_round_trip_and_old_files_still_load(tmp_path: Path
     back = statefile.State.from_json(old)
     assert back.seq == 2  # from the events' ids: new ids never repeat old ones
     assert back.problems == {} and back.families == {}
+
+
+def test_a_failed_run_still_records_health_and_node_events_but_not_roles() -> None:
+    st = statefile.State()
+    step(st, probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6"), EVEN)
+    down = probes(fishfinger="ipv4+ipv6", blowfish="")
+    c = cfg()
+    for i in range(3):
+        now = EVEN + 60 * (i + 1)
+        d = decide(c, down, st.health, st.roles, now, st.pin)
+        report = RunReport(now, False, down, d, st.roles)
+        events.fold_run(c, st, report, failed=True)
+        events.fold_error(st, "foo.zone:3: a marked CNAME", now)
+    assert kinds(st.events) == ["error", "node-down"]
+    assert st.roles is not None and st.roles.standby == "blowfish"  # nothing was applied
+    assert set(st.problems) == {
+        "node-down:blowfish",
+        next(k for k in st.problems if k.startswith("error:")),
+    }
