@@ -154,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
         help="warn when the last failover run is older (default 10m)",
     )
     st.add_argument("--port", type=int, default=53, help="the nameservers' port (default 53)")
+    st.add_argument(
+        "--notify",
+        action="store_true",
+        help="tell split brain (and its end) through the [notify] channels: for a "
+        "monitoring host that reaches every nameserver",
+    )
     st.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
 
     pg = sub.add_parser(
@@ -372,7 +378,15 @@ def _status(args: argparse.Namespace) -> int:
         if not 0 < args.port < 65536:
             raise UsageError(f"--port: not a port: {args.port}")
         cfg = configmod.load(args.config)
-        report = status.collect(cfg, parse_now(args.now), port=args.port, stale_after=stale_after)
+        if args.notify and cfg.notify is None:
+            raise UsageError("--notify needs a [notify] table in the config")
+        now = parse_now(args.now)
+        report = status.collect(cfg, now, port=args.port, stale_after=stale_after)
+        if args.notify:
+            from kissha.notify.watch import from_status
+
+            # Delivery problems are logged (stderr); the verdict below is unchanged.
+            from_status(cfg, report.observation.views, now)
     except Exception as exc:
         if not args.nagios or (args.debug and not isinstance(exc, KisshaError)):
             raise

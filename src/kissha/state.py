@@ -126,15 +126,15 @@ def _health(h: dict[str, Any]) -> NodeHealth:
     return NodeHealth(bool(h["up"]), int(h["fail_streak"]), int(h["ok_streak"]))
 
 
-def state_path(state_dir: Path) -> Path:
-    return state_dir / "state.json"
+def state_path(state_dir: Path, name: str = "state.json") -> Path:
+    return state_dir / name
 
 
-def load(state_dir: Path) -> tuple[State, str | None]:
+def load(state_dir: Path, name: str = "state.json") -> tuple[State, str | None]:
     """Read the state; a missing file is a fresh start. A corrupt one is set aside as
     ``state.json.corrupt`` and also starts fresh, with a warning: failover must not stop
     because kissha's own memory is damaged."""
-    return _load(state_dir, set_aside=True)
+    return _load(state_dir, set_aside=True, name=name)
 
 
 def load_readonly(state_dir: Path) -> tuple[State, str | None]:
@@ -142,8 +142,8 @@ def load_readonly(state_dir: Path) -> tuple[State, str | None]:
     return _load(state_dir, set_aside=False)
 
 
-def _load(state_dir: Path, set_aside: bool) -> tuple[State, str | None]:
-    path = state_path(state_dir)
+def _load(state_dir: Path, set_aside: bool, name: str = "state.json") -> tuple[State, str | None]:
+    path = state_path(state_dir, name)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -162,7 +162,7 @@ def _load(state_dir: Path, set_aside: bool) -> tuple[State, str | None]:
         return State(), warning
 
 
-def save(state_dir: Path, state: State) -> None:
+def save(state_dir: Path, state: State, name: str = "state.json") -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode() + b"\n"
-    atomic_write(state_path(state_dir), data, mode=0o644)
+    atomic_write(state_path(state_dir, name), data, mode=0o644)

@@ -181,3 +181,44 @@ def test_split_brain_is_told_by_each_node_that_sees_it_and_so_is_its_end(
     rounds(7)
     assert lab.all_point_at("fishfinger")
     assert told(inbox, "split-brain-resolved") == told(inbox, "split-brain")
+
+
+def test_a_monitoring_host_tells_the_split_brain_the_nodes_cannot_see(
+    lab: Lab, inbox: Path
+) -> None:
+    """The link between the nodes is cut: each sees the other's nameserver unreachable.
+    The client reaches both: kissha status --notify there tells the split brain."""
+    client = lab.address("client", "ipv4")
+    monitor = lab.root / "monitor.toml"
+    text = lab.config_path("fishfinger").read_text().split("\n[notify]\n")[0]
+    text = text.replace(str(lab.node_root("fishfinger") / "state"), str(lab.root / "monitor"))
+    monitor.write_text(
+        text
+        + '\n[notify]\nsplit_brain_after = "2m"\n'
+        + f'[[notify.webhook]]\nurl = "http://{client}:{HTTP_PORT}/kissha"\n'
+    )
+
+    def status(minute: int) -> int:
+        now = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        argv = [sys.executable, "-m", "kissha", "-c", str(monitor), "status", "--notify"]
+        r = lab.exec("client", [*argv, "--nagios", "--now", now])
+        assert "notify" not in r.stderr, r.stderr
+        return r.returncode
+
+    rounds = Rounds(lab)
+    rounds(1)
+    # WARNING, not OK: this host has no failover state of its own (stale state).
+    assert status(0) == 1
+    lab.cut_link("fishfinger", "blowfish")
+    rounds(3)
+    assert [status(m) for m in (3, 4)] == [2, 2]  # CRITICAL, not told yet
+    assert told(inbox, "split-brain") == []
+    assert status(5) == 2
+    ((via, sender),) = told(inbox, "split-brain")
+    assert via == "webhook" and sender not in NODES  # the monitoring host
+    assert status(6) == 2
+    assert len(told(inbox, "split-brain")) == 1
+    lab.restore_link("fishfinger", "blowfish")
+    rounds(6)
+    assert status(13) == 1
+    assert told(inbox, "split-brain-resolved") == [("webhook", sender)]

@@ -4,6 +4,7 @@ reminders, rendering, and the mail and webhook bodies."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +323,18 @@ def test_titles_are_one_line_and_bounded() -> None:
     (n,) = plan.notices([long], ALL, None, ctx())
     assert "\n" not in n["title"] and len(n["title"]) <= render.MAX_TITLE
     assert n["title"].startswith("kissha: error on blowfish: line one line two xxx")
+
+
+def test_status_notify_needs_a_notify_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kissha.cli import main
+
+    path = tmp_path / "kissha.toml"
+    path.write_text(
+        '[nodes.a]\nfqdn = "a.example.org"\nipv4 = "198.51.100.11"\n'
+        '[nodes.b]\nfqdn = "b.example.org"\nipv4 = "198.51.100.12"\n'
+        f'[dns]\nzones_dir = "{tmp_path}"\n'
+    )
+    assert main(["-c", str(path), "status", "--notify"]) == 2
+    assert "--notify needs a [notify] table" in capsys.readouterr().err

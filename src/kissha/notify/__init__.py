@@ -40,12 +40,19 @@ def whoami(config: Config) -> tuple[str | None, str]:
 
 
 def publish(
-    config: Config, st: State, now: float, seq_before: int, report: RunReport | None
+    config: Config,
+    st: State,
+    now: float,
+    seq_before: int,
+    report: RunReport | None,
+    outbox: str = outboxmod.NAME,
 ) -> list[str]:
     """Queue the events after ``seq_before`` (and due reminders), deliver what the rate
-    limit and backoff allow, save the outbox; returns warnings. Never raises."""
+    limit and backoff allow, save the outbox; returns warnings. Never raises.
+
+    ``outbox``: the file in state_dir; kissha status --notify keeps its own."""
     try:
-        return _publish(config, st, now, seq_before, report)
+        return _publish(config, st, now, seq_before, report, outbox)
     except Exception as exc:
         warning = f"notify: internal error: {type(exc).__name__}: {exc}"
         log.warning(warning, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -53,12 +60,17 @@ def publish(
 
 
 def _publish(
-    config: Config, st: State, now: float, seq_before: int, report: RunReport | None
+    config: Config,
+    st: State,
+    now: float,
+    seq_before: int,
+    report: RunReport | None,
+    outbox: str,
 ) -> list[str]:
     nc = config.notify
     assert nc is not None
     me, host = whoami(config)
-    box_file, warnings = outboxmod.load(config.state_dir)
+    box_file, warnings = outboxmod.load(config.state_dir, outbox)
     before = box_file.dumps()
     ctx = render.Context(config, me or host, now, report, st)
     master = st.roles.master if st.roles is not None else None
@@ -88,5 +100,5 @@ def _publish(
     for name in [n for n in box_file.channels if n not in {c.name for c in nc.channels}]:
         del box_file.channels[name]  # a channel removed from the config
     if box_file.dumps() != before:
-        warnings.extend(outboxmod.save(config.state_dir, box_file))
+        warnings.extend(outboxmod.save(config.state_dir, box_file, outbox))
     return warnings

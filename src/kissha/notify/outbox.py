@@ -27,10 +27,10 @@ class Outbox:
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def load(state_dir: Path) -> tuple[Outbox, list[str]]:
+def load(state_dir: Path, name: str = NAME) -> tuple[Outbox, list[str]]:
     """A missing file is an empty outbox; a damaged one is set aside (with a warning) so
     notifications go on, from this run's events."""
-    path = state_dir / NAME
+    path = state_dir / name
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -42,19 +42,19 @@ def load(state_dir: Path) -> tuple[Outbox, list[str]]:
         boxes = {str(n): Box.from_json(b) for n, b in data.get("channels", {}).items()}
         return Outbox(boxes), []
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        os.replace(path, path.with_name(NAME + ".corrupt"))
-        warning = f"notify: {path}: unreadable ({exc}); set aside as {NAME}.corrupt"
+        os.replace(path, path.with_name(name + ".corrupt"))
+        warning = f"notify: {path}: unreadable ({exc}); set aside as {name}.corrupt"
         log.warning(warning)
         return Outbox(), [warning]
 
 
-def save(state_dir: Path, outbox: Outbox) -> list[str]:
+def save(state_dir: Path, outbox: Outbox, name: str = NAME) -> list[str]:
     from kissha.files import atomic_write
 
     try:
-        atomic_write(state_dir / NAME, outbox.dumps().encode(), mode=0o600)
+        atomic_write(state_dir / name, outbox.dumps().encode(), mode=0o600)
     except OSError as exc:
-        warning = f"notify: cannot write {state_dir / NAME}: {exc.strerror or exc}"
+        warning = f"notify: cannot write {state_dir / name}: {exc.strerror or exc}"
         log.warning(warning)
         return [warning]
     return []
