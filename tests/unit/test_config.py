@@ -380,6 +380,7 @@ def test_shipped_example_page_section_loads_when_uncommented(tmp_path: Path) -> 
     text = example.read_text()
     head, _, page = text.partition("# [page]\n")
     assert page, "the example shows a commented [page] section"
+    page = page.split("\n\n", 1)[0]  # the section ends at the first blank line
     uncommented = "\n".join(line.removeprefix("# ") for line in page.splitlines())
     path = tmp_path / "kissha.toml"
     path.write_text(head + "[page]\n" + uncommented + "\n")
