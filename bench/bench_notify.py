@@ -1,0 +1,168 @@
+"""What notifications cost: kissha failover with and without [notify], and a delivery.
+
+Run with ``bench/run-notify`` (it enters a private network namespace). Prints Markdown
+tables; nothing asserts on them. On the loopback site (real nsd, real HTTPS nodes,
+6 zones), with a real SMTP server (aiosmtpd) and a real webhook receiver on loopback:
+
+1. a no-change ``kissha failover`` process (the every-minute cron case, nothing to
+   tell): CPU, wall time and peak RSS, median over N runs, for: no [notify]; [notify]
+   with a mail and a webhook channel; the same with ``watch_nameservers`` (every
+   nameserver asked during the probes);
+2. in-process: one notice delivered to both channels at once (SMTP and webhook), and
+   to a black-holed channel (the time a run waits at most: ``[notify] timeout``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_failover import kissha_argv, measure
+
+from kissha import config as configmod
+from kissha.lab.sink import Sink
+from kissha.lab.site import LoopbackSite
+from kissha.notify import deliver, plan, render
+from kissha.state import State
+
+NOW = 1795435200.0  # 2026-11-23T12:00:00Z, as kissha_argv's --now
+
+
+def notify_keys(smtp: tuple[str, int], http: tuple[str, int], extra: str = "") -> str:
+    return (
+        f'\n[notify]\nnode = "fishfinger"\ntimeout = 2.0\n{extra}\n'
+        f'[[notify.mail]]\nto = "ops@example.org"\nsmtp = "{smtp[0]}:{smtp[1]}"\n'
+        "starttls = false\n"
+        f'[[notify.webhook]]\nurl = "http://{http[0]}:{http[1]}/kissha"\n'
+    )
+
+
+def config_with(site: LoopbackSite, name: str, keys: str | None) -> Path:
+    state = site.root / f"state-{name}"
+    text = site.config_text().replace(str(site.root / "state"), str(state))
+    if keys is not None:
+        text += keys
+    path = site.root / f"kissha-{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def bench_runs(site: LoopbackSite, sink: Sink, runs: int) -> list[str]:
+    assert sink.smtp is not None and sink.http is not None
+    cases = {
+        "no [notify]": None,
+        "[notify]: mail + webhook, nothing to tell": notify_keys(sink.smtp, sink.http),
+        "the same + watch_nameservers": notify_keys(
+            sink.smtp, sink.http, f"watch_nameservers = true\nwatch_port = {site.dns_port}"
+        ),
+    }
+    argvs = {}
+    for i, (name, keys) in enumerate(cases.items()):
+        argv = kissha_argv(site)
+        argv[argv.index("-c") + 1] = str(config_with(site, str(i), keys))
+        argvs[name] = argv
+        measure(argv)  # warm-up; the first run of a fresh state tells nothing either
+    before = len(sink.received)
+    samples: dict[str, list[tuple[float, float, int, int]]] = {k: [] for k in cases}
+    for _ in range(runs):
+        for name, argv in argvs.items():
+            samples[name].append(measure(argv, ok=(0,)))
+    quiet = len(sink.received) - before
+    rows = []
+    base = statistics.median(x[1] for x in samples["no [notify]"])
+    for name, s in samples.items():
+        cpu = statistics.median(x[0] for x in s)
+        wall = statistics.median(x[1] for x in s)
+        rss = max(x[2] for x in s) / 1024
+        rows.append(
+            f"| {name} | {runs} | {cpu:.3f} s | {wall:.3f} s | {wall - base:+.3f} s "
+            f"| {rss:.2f} MiB |"
+        )
+    rows.append(f"\nMessages received during the measured (quiet) runs: {quiet}.")
+    return rows
+
+
+def black_hole() -> tuple[socket.socket, int]:
+    """A listening socket that never accepts: connects succeed, nothing ever answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s, s.getsockname()[1]
+
+
+def bench_delivery(site: LoopbackSite, sink: Sink, repeat: int) -> list[str]:
+    assert sink.smtp is not None and sink.http is not None
+    cfg = configmod.load(config_with(site, "deliver", notify_keys(sink.smtp, sink.http)))
+    assert cfg.notify is not None
+    st = State()
+    event = {"id": 1, "time": NOW, "kind": "node-down", "node": "fishfinger"}
+    event["message"] = "fishfinger is down: https/ipv4 connection refused"
+    ctx = render.Context(cfg, "fishfinger", NOW, None, st)
+    notice = plan.notice("node-down", [event], ctx)
+    jobs = [(channel, [notice]) for channel in cfg.notify.channels]
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        results = deliver.deliver_all(jobs, 5.0, "bench")
+        times.append(time.perf_counter() - t)
+        assert all(r is None for job in results for r in job), results
+    hole, port = black_hole()
+    try:
+        held = notify_keys(("127.0.0.1", port), ("127.0.0.1", port))
+        stuck = configmod.load(config_with(site, "hole", held))
+        assert stuck.notify is not None
+        stuck_jobs = [(channel, [notice]) for channel in stuck.notify.channels]
+        t = time.perf_counter()
+        failed = deliver.deliver_all(stuck_jobs, stuck.notify.timeout, "bench")
+        waited = time.perf_counter() - t
+    finally:
+        hole.close()
+    errors = sorted({str(r) for job in failed for r in job})
+    return [
+        f"| one notice to SMTP and a webhook at once (median of {repeat}) "
+        f"| {statistics.median(times) * 1000:.1f} ms |",
+        f"| both channels black-holed, timeout = {stuck.notify.timeout:g} s "
+        f"| {waited:.2f} s ({'; '.join(errors)[:120]}) |",
+    ]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--runs", type=int, default=20, help="runs per case")
+    args = p.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="kissha-bench-notify-", dir="/tmp"))
+    try:
+        print(
+            f"# What notifications cost ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
+            f"Python {sys.version.split()[0]})\n"
+        )
+        with (
+            LoopbackSite(root / "site") as site,
+            Sink(smtp=("127.0.0.1", 0), http=("127.0.0.1", 0)) as sink,
+        ):
+            print("## A no-change kissha failover run (6 zones)\n")
+            print("| case | runs | CPU (median) | wall (median) | wall vs none | peak RSS |")
+            print("|---|---|---|---|---|---|")
+            for row in bench_runs(site, sink, args.runs):
+                print(row, flush=True)
+            print("\n## Delivery, in-process\n")
+            print("| case | time |")
+            print("|---|---|")
+            for row in bench_delivery(site, sink, 20):
+                print(row, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
