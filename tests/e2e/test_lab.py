@@ -142,6 +142,23 @@ def test_teardown_after_an_error_leaves_nothing(isolation: None) -> None:
     assert not lab.leftovers(), lab.leftovers()
 
 
+def test_a_daemon_runs_in_its_node_and_teardown_stops_it(isolation: None) -> None:
+    with Lab(rotation="off") as lab:
+        daemon = lab.start_daemon("fishfinger", "--interval", "0.5")
+        assert lab.daemon("fishfinger") is daemon
+        state = lab.node_root("fishfinger") / "state" / "state.json"
+        assert eventually(state.exists, True, seconds=20), lab.daemon_log("fishfinger")
+        # Its probes ran from inside the node: both nodes are up over both families.
+        probes = json.loads(state.read_text())["last_run"]["probes"]
+        assert probes and all(p["ok"] for p in probes), probes
+        assert f"pid {daemon.pid}" in lab.daemon_log("fishfinger")
+        assert daemon.pid in lab.pids
+    # Left running: teardown sent SIGTERM (SIGKILL had it not stopped) and reaped it.
+    assert daemon.returncode is not None
+    assert not lab.teardown_problems
+    assert not lab.leftovers(), lab.leftovers()
+
+
 def test_cleanup_stale_removes_namespaces_of_dead_labs(isolation: None) -> None:
     dead = subprocess.Popen(["true"])  # a PID that no longer runs
     dead.wait()

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,12 +83,15 @@ class Lab:
         zones: Sequence[str] = DEFAULT_ZONES,
         health: Mapping[str, object] | None = None,
         template: str = ZONE_TEMPLATE,
+        rotation: str = "weekly",
     ) -> None:
         self.nodes: tuple[LabNode, ...] = NODES
         self.client = CLIENT
         self.zones = tuple(zones)
         self.health = dict(health or {})
         self.template = template
+        # "off" for anything that runs at the real time (the daemon): no --now to pin it.
+        self.rotation = rotation
         self.prefix = f"k{os.getpid()}x{next(_sequence)}-"
         self.root = Path("/")
         self.ca: CertPair | None = None
@@ -95,6 +99,7 @@ class Lab:
         self._namespaces: list[str] = []
         self._nsd: dict[str, NsdInstance] = {}
         self._procs: dict[tuple[str, Service], _Started] = {}
+        self._daemons: dict[str, _Started] = {}
         self._pids: set[int] = set()
         self._torn_down = False
 
@@ -131,7 +136,8 @@ class Lab:
 
     @property
     def pids(self) -> set[int]:
-        """Every PID the lab started (servers, kissha runs excluded), stopped or not."""
+        """Every PID the lab started (servers and kissha daemons; one-off kissha runs
+        excluded), stopped or not."""
         return set(self._pids)
 
     # -- set-up and teardown -------------------------------------------------------------
@@ -176,6 +182,8 @@ class Lab:
             return
         self._torn_down = True
         steps: list[tuple[str, Callable[[], object]]] = []
+        for name in list(self._daemons):
+            steps.append((f"stop the daemon on {name}", functools.partial(self.stop_daemon, name)))
         for name, service in list(self._procs):
             steps.append(
                 (f"stop {service} on {name}", functools.partial(self._stop_service, name, service))
@@ -282,7 +290,9 @@ class Lab:
         )
         self._nsd[node.name] = nsd
         self.config_path(node.name).write_text(
-            config_text(node, root, self.nodes, self.ca, nsd.control_argv, self.health)
+            config_text(
+                node, root, self.nodes, self.ca, nsd.control_argv, self.health, self.rotation
+            )
         )
 
     def zone_text(self, zone: str, serial: int = SERIAL) -> str:
@@ -303,8 +313,7 @@ class Lab:
         path = os.environ.get("PYTHONPATH")
         return {**os.environ, "PYTHONPATH": src + (os.pathsep + path if path else "")}
 
-    def _spawn(self, name: str, service: Service, argv: Sequence[str]) -> None:
-        logfile = self.node_root(name) / f"{service}.out"
+    def _popen(self, name: str, argv: Sequence[str], logfile: Path) -> _Started:
         out: IO[bytes]
         with logfile.open("ab") as out:
             process = subprocess.Popen(
@@ -316,8 +325,12 @@ class Lab:
                 # Own process group: teardown signals the group, reaching any children.
                 start_new_session=True,
             )
-        self._procs[(name, service)] = _Started(process, logfile)
         self._pids.add(process.pid)
+        return _Started(process, logfile)
+
+    def _spawn(self, name: str, service: Service, argv: Sequence[str]) -> None:
+        logfile = self.node_root(name) / f"{service}.out"
+        self._procs[(name, service)] = self._popen(name, argv, logfile)
 
     def _spawn_web(self, node: LabNode) -> None:
         root = self.node_root(node.name)
@@ -420,6 +433,45 @@ class Lab:
         if now is not None:
             argv += ["--now", now]
         return self.exec(name, argv, timeout=timeout)
+
+    # -- kissha daemon on a node ---------------------------------------------------------
+
+    def start_daemon(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``kissha -c <node's config> daemon args`` in the background inside the
+        node's namespace. Its log (stderr) goes to ``daemon.log`` in the node's directory;
+        close() stops it like the servers (SIGTERM, then SIGKILL)."""
+        node = self.node(name).name
+        if node in self._daemons:
+            raise RuntimeError(f"a daemon already runs on {node}")
+        argv = [sys.executable, "-m", "kissha", "-c", str(self.config_path(node)), "daemon"]
+        # `ip netns exec` execs the command: the PID is the daemon's own, for signals.
+        started = self._popen(node, [*argv, *args], self.daemon_log_path(node))
+        self._daemons[node] = started
+        return started.process
+
+    def daemon(self, name: str) -> subprocess.Popen[bytes]:
+        """The daemon started on node name (running or not)."""
+        return self._daemons[self.node(name).name].process
+
+    def daemon_log_path(self, name: str) -> Path:
+        return self.node_root(name) / "daemon.log"
+
+    def daemon_log(self, name: str) -> str:
+        path = self.daemon_log_path(name)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_daemon(self, name: str, timeout: float = netns.STOP_TIMEOUT) -> int | None:
+        """SIGTERM the daemon and wait up to timeout for the round in progress to finish;
+        SIGKILL if it has not. Its exit code, or None if it had to be killed."""
+        started = self._daemons.pop(self.node(name).name)
+        process = started.process
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)  # the daemon alone, as a service manager does
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=timeout)
+        code = process.poll()
+        netns.stop_process(process)  # SIGKILL if still there; sweeps its process group
+        return code
 
     def _dig(
         self, host: str, server: str, name: str, rdtype: str, tries: int, port: int = DNS_PORT

@@ -43,6 +43,7 @@ def config_text(
     ca: CertPair,
     control: Sequence[str],
     health: Mapping[str, object],
+    rotation: str = "weekly",
 ) -> str:
     """One node's kissha.toml: HTTPS and Gemini required, DNS reported only."""
     probes: list[dict[str, object]] = [
@@ -66,6 +67,7 @@ def config_text(
         probes,
         control,
         DNS_PORT,
+        rotation,
     )
 
 

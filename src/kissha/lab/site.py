@@ -83,6 +83,7 @@ def kissha_toml(
     probes: Sequence[Mapping[str, object]],
     control: Sequence[str],
     dns_port: int,
+    rotation: str = "weekly",
 ) -> str:
     """A kissha.toml for a lab node: state and zones under ``root``, nsd verified on the
     node's own loopback. Values are written as JSON, which is valid TOML for these."""
@@ -93,7 +94,7 @@ def kissha_toml(
 
     lines = [f"# {header}"]
     lines += kv(
-        {"state_dir": str(root / "state"), "default_master": nodes[0].name, "rotation": "weekly"}
+        {"state_dir": str(root / "state"), "default_master": nodes[0].name, "rotation": rotation}
     )
     for n in nodes:
         lines += ["", f"[nodes.{n.name}]", *kv({"fqdn": n.fqdn, "ipv4": n.ipv4, "ipv6": n.ipv6})]
