@@ -487,14 +487,15 @@ class Lab:
         """What node server answers the client: rdata texts, or {"TIMEOUT"}, {"SERVFAIL"}..."""
         return self._dig(self.client.name, self.address(server, family), name, rdtype, tries)
 
-    def all_point_at(self, node: str, name: str = "www.example.org") -> bool:
-        """Whether every node's nameserver answers ``name`` with ``node``'s A and AAAA,
-        asked from the client over IPv4 and over IPv6."""
+    def all_point_at(
+        self, node: str, name: str = "www.example.org", servers: Sequence[str] | None = None
+    ) -> bool:
+        """Whether every node's nameserver (or those of ``servers``) answers ``name`` with
+        ``node``'s A and AAAA, asked from the client over IPv4 and over IPv6."""
         want = ({self.address(node, "ipv4")}, {self.address(node, "ipv6")})
         return all(
-            (self.dig(s.name, name, "A", f, tries=1), self.dig(s.name, name, "AAAA", f, tries=1))
-            == want
-            for s in self.nodes
+            (self.dig(s, name, "A", f, tries=1), self.dig(s, name, "AAAA", f, tries=1)) == want
+            for s in (servers or [n.name for n in self.nodes])
             for f in ("ipv4", "ipv6")
         )
 
