@@ -13,6 +13,8 @@ rounds to promote), as in ``bench/run-lab``.
   0.1 s (a time includes the check that saw it, ~0.2 s). Then the web server comes
   back and the failback is timed the same way. "detection" is from the kill to the
   start of the round that failed over, on the slower node (its state's event time).
+  ``--fault cable`` pulls the master's cable instead: then only the standby's
+  nameserver can answer, and its rounds last up to (retries + 1) x timeout.
 - soak: one daemon on the master, both nodes healthy, for ``--soak-minutes`` at
   ``--interval``, then a fresh daemon for ``--idle-minutes`` at ``--idle-interval``
   (the default 60 s). Every ``--sample`` s: VmRSS from /proc/PID/status and CPU time
@@ -87,7 +89,24 @@ class Trial:
     failback: float
 
 
-def failover_trials(trials: int, interval: float) -> list[Trial]:
+@dataclass(frozen=True)
+class Fault:
+    make: Callable[[Lab], None]
+    undo: Callable[[Lab], None]
+    # The nameservers that must answer the standby: a master without its cable answers
+    # nobody, so then only the standby's (it is also the only node that saw a failure).
+    servers: tuple[str, ...]
+
+
+FAULTS = {
+    "web": Fault(lambda lab: lab.stop(MASTER, "web"), lambda lab: lab.start(MASTER, "web"), NODES),
+    "cable": Fault(
+        lambda lab: lab.pull_cable(MASTER), lambda lab: lab.plug_cable(MASTER), (STANDBY,)
+    ),
+}
+
+
+def failover_trials(trials: int, interval: float, fault: Fault) -> list[Trial]:
     done = []
     with Lab(health=DEFAULTS, rotation="off") as lab:
         for node in NODES:
@@ -98,10 +117,10 @@ def failover_trials(trials: int, interval: float) -> list[Trial]:
             rounds_pass(lab, NODES, 2)
             time.sleep(random.uniform(0, interval))
             killed_at = time.time()
-            lab.stop(MASTER, "web")
-            failover = eventually(lambda: lab.all_point_at(STANDBY))
-            detection = max(last_event_time(lab, n, "node-down") for n in NODES) - killed_at
-            lab.start(MASTER, "web")
+            fault.make(lab)
+            failover = eventually(lambda: lab.all_point_at(STANDBY, servers=fault.servers))
+            detection = max(last_event_time(lab, n, "node-down") for n in fault.servers) - killed_at
+            fault.undo(lab)
             failback = eventually(lambda: lab.all_point_at(MASTER))
             done.append(Trial(failover, detection, failback))
             print(
@@ -187,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--trials", type=int, default=10, help="failover trials (0: none)")
     p.add_argument("--interval", type=float, default=1.0, help="the daemon's interval, s")
+    p.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        default="web",
+        help="web: the master's web server killed (default); cable: its cable pulled",
+    )
     p.add_argument("--soak-minutes", type=float, default=10.0, help="soak at --interval")
     p.add_argument("--idle-minutes", type=float, default=5.0, help="soak at --idle-interval")
     p.add_argument("--idle-interval", type=float, default=60.0)
@@ -198,17 +223,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"interval {args.interval:g} s, default thresholds)\n",
         flush=True,
     )
-    figures: dict[str, object] = {"interval": args.interval, "trials": args.trials}
+    figures: dict[str, object] = {
+        "interval": args.interval,
+        "trials": args.trials,
+        "fault": args.fault,
+    }
     if args.trials > 0:
-        trials = failover_trials(args.trials, args.interval)
+        trials = failover_trials(args.trials, args.interval, FAULTS[args.fault])
         fo = [t.failover for t in trials]
         median = statistics.median(fo)
         verdict = "met" if median <= TARGET_FAILOVER else "MISSED"
         detection = [t.detection for t in trials]
         failback = [t.failback for t in trials]
-        print(f"\n- kill -> both nameservers answer the standby: {seconds(fo)}")
+        which = (
+            "both nameservers answer" if args.fault == "web" else "the standby's nameserver answers"
+        )
+        print(f"\n- fault ({args.fault}) -> {which} the standby: {seconds(fo)}")
         print(f"- detection (kill -> start of the round that failed over): {seconds(detection)}")
-        print(f"- failback (web back -> both answer the master): {seconds(failback)}")
+        print(f"- failback (fault undone -> both answer the master): {seconds(failback)}")
         print(f"- target: median <= {TARGET_FAILOVER:g} s: {verdict}\n", flush=True)
         figures["failover"] = fo
         figures["detection"] = [round(t.detection, 3) for t in trials]
