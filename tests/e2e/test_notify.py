@@ -9,29 +9,21 @@ one per node. Split brain is told by every node that sees it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kissha.lab import netns
-from kissha.lab.netlab import HTTPS_PORT, Lab
+from kissha.lab.netlab import HTTPS_PORT, SINK_HTTP_PORT, Lab
 from kissha.lab.netlab_text import GEMINI_PORT
 
 pytestmark = pytest.mark.e2e
 
 NODES = ("fishfinger", "blowfish")
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # an even week: fishfinger leads
-SMTP_PORT, HTTP_PORT = 2525, 8080
 
 
 class Rounds:
@@ -51,49 +43,12 @@ class Rounds:
 
 
 @pytest.fixture
-def inbox(lab: Lab) -> Iterator[Path]:
-    """kissha.lab.sink in the client's namespace; yields the file it appends to."""
-    out, ready = lab.root / "inbox.jsonl", lab.root / "sink.ready"
-    client = lab.address("client", "ipv4")
-    proc = subprocess.Popen(
-        [
-            *("ip", "netns", "exec", lab.ns("client")),
-            *(sys.executable, "-m", "kissha.lab.sink", "--out", str(out)),
-            *("--smtp", f"{client}:{SMTP_PORT}", "--http", f"{client}:{HTTP_PORT}"),
-            *("--ready-file", str(ready)),
-        ],
-        env=lab._env(),
-        stdout=subprocess.DEVNULL,
-        stderr=(lab.root / "sink.log").open("ab"),
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the sink did not start"
-            time.sleep(0.05)
-        for node in NODES:
-            configure(lab, node, client)
-        yield out
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            netns.stop_process(proc)
-
-
-def configure(lab: Lab, node: str, client: str, extra: str = "") -> None:
-    path = lab.config_path(node)
-    text = path.read_text().split("\n[notify]\n")[0]
-    path.write_text(
-        text
-        + f'\n[notify]\nnode = "{node}"\ntimeout = 5\n{extra}\n'
-        + f'[[notify.mail]]\nto = "ops@example.org"\nsmtp = "{client}:{SMTP_PORT}"\n'
-        + "starttls = false\n\n"
-        + f'[[notify.webhook]]\nurl = "http://{client}:{HTTP_PORT}/kissha"\n'
-    )
+def inbox(lab: Lab) -> Path:
+    """The sink on the client, both nodes notifying it; the file it appends to."""
+    out = lab.start_sink()
+    for node in NODES:
+        lab.notify_to_sink(node)
+    return out
 
 
 def received(inbox: Path) -> list[dict[str, Any]]:
@@ -156,9 +111,8 @@ def test_one_mail_and_one_webhook_per_failover_and_per_recovery(lab: Lab, inbox:
 def test_split_brain_is_told_by_each_node_that_sees_it_and_so_is_its_end(
     lab: Lab, inbox: Path
 ) -> None:
-    client = lab.address("client", "ipv4")
     for node in NODES:
-        configure(lab, node, client, 'watch_nameservers = true\nsplit_brain_after = "2m"\n')
+        lab.notify_to_sink(node, 'watch_nameservers = true\nsplit_brain_after = "2m"\n')
     rounds = Rounds(lab)
     rounds(1)
     # The web is cut between the nodes, DNS is not: each sees the other down, points the
@@ -195,7 +149,7 @@ def test_a_monitoring_host_tells_the_split_brain_the_nodes_cannot_see(
     monitor.write_text(
         text
         + '\n[notify]\nsplit_brain_after = "2m"\n'
-        + f'[[notify.webhook]]\nurl = "http://{client}:{HTTP_PORT}/kissha"\n'
+        + f'[[notify.webhook]]\nurl = "http://{client}:{SINK_HTTP_PORT}/kissha"\n'
     )
 
     def status(minute: int) -> int:

@@ -53,11 +53,12 @@ NODES = (
 )
 CLIENT = LabNode("client", "client.example.org", "198.51.100.13", "2001:db8:1::13")
 SWITCH = "sw"
-Service = Literal["web", "gemini", "nsd"]
-SERVICES: tuple[Service, ...] = ("web", "gemini", "nsd")
+Service = Literal["web", "gemini", "nsd", "sink"]  # "sink": the client's mail/webhook
+SERVICES: tuple[Service, ...] = ("web", "gemini", "nsd")  # what every node serves
 
 SERIAL = 1700000000
 START_TIMEOUT = 10.0
+SINK_SMTP_PORT, SINK_HTTP_PORT = 2525, 8080  # on the client
 COMMAND_TIMEOUT = 30.0
 # k<pid>x<n>-<role>: the pid tells cleanup_stale whether the lab's owner is still alive.
 NS_PATTERN = re.compile(r"^k(\d+)x\d+-[a-z]+$")
@@ -433,6 +434,48 @@ class Lab:
         if now is not None:
             argv += ["--now", now]
         return self.exec(name, argv, timeout=timeout)
+
+    # -- the operator's mail server and webhook receiver, on the client ------------------
+
+    def start_sink(self, smtp_port: int = SINK_SMTP_PORT, http_port: int = SINK_HTTP_PORT) -> Path:
+        """Run kissha.lab.sink (aiosmtpd and a webhook receiver) in the client's namespace,
+        off both nodes as an operator's mail server would be; stopped at teardown.
+        Returns the file it appends every message to (one JSON object a line)."""
+        out, ready = self.root / "inbox.jsonl", self.root / "sink.ready"
+        client = self.address(self.client.name, "ipv4")
+        argv = [sys.executable, "-m", "kissha.lab.sink", "--out", str(out)]
+        argv += ["--smtp", f"{client}:{smtp_port}", "--http", f"{client}:{http_port}"]
+        argv += ["--ready-file", str(ready)]
+        started = self._popen(self.client.name, argv, self.root / "sink.log")
+        self._procs[(self.client.name, "sink")] = started
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready.exists():
+            if started.process.poll() is not None or time.monotonic() > deadline:
+                log = (self.root / "sink.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the sink did not start:\n{log}")
+            time.sleep(0.05)
+        return out
+
+    def notify_to_sink(
+        self,
+        name: str,
+        extra: str = "",
+        smtp_port: int = SINK_SMTP_PORT,
+        http_port: int = SINK_HTTP_PORT,
+    ) -> None:
+        """Give node name's config a [notify] table: one mail (plain SMTP) and one webhook
+        channel, both to the client's sink; ``extra`` adds [notify] keys. Replaces an
+        earlier [notify]."""
+        client = self.address(self.client.name, "ipv4")
+        path = self.config_path(name)
+        text = path.read_text().split("\n[notify]\n")[0]
+        path.write_text(
+            text
+            + f'\n[notify]\nnode = "{self.node(name).name}"\ntimeout = 5\n{extra}\n'
+            + f'[[notify.mail]]\nto = "ops@example.org"\nsmtp = "{client}:{smtp_port}"\n'
+            + "starttls = false\n\n"
+            + f'[[notify.webhook]]\nurl = "http://{client}:{http_port}/kissha"\n'
+        )
 
     # -- kissha daemon on a node ---------------------------------------------------------
 
