@@ -29,5 +29,14 @@ def test_demo_fails_over_fails_back_and_cleans_up(isolation: None) -> None:
         "failover: every nameserver answers fishfinger" in r.stdout
     )
     assert "failback: every nameserver answers" in r.stdout
+    # The operator's mail and webhook: one of each per failover and per failback.
+    told = [line.split() for line in r.stdout.splitlines() if "from" in line and "kissha:" in line]
+    assert sorted((t[0], t[4]) for t in told) == [
+        ("mail", "failback"),
+        ("mail", "failover"),
+        ("webhook", "failback"),
+        ("webhook", "failover"),
+    ], r.stdout
+    assert "exit 0: KISSHA OK - all 4 nameservers point at" in r.stdout
     assert "the lab is gone: no namespace, process or file left" in r.stdout
     assert namespaces() == before

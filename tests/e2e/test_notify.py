@@ -9,16 +9,15 @@ one per node. Split brain is told by every node that sees it.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kissha.lab.netlab import HTTPS_PORT, SINK_HTTP_PORT, Lab
 from kissha.lab.netlab_text import GEMINI_PORT
+from kissha.lab.sink import messages
 
 pytestmark = pytest.mark.e2e
 
@@ -51,48 +50,18 @@ def inbox(lab: Lab) -> Path:
     return out
 
 
-def received(inbox: Path) -> list[dict[str, Any]]:
-    """(channel, kind, sending node, title) of every message, in arrival order."""
-    out = []
-    if not inbox.exists():
-        return out
-    for line in inbox.read_text().splitlines():
-        r = json.loads(line)
-        if r["channel"] == "smtp":
-            h = r["headers"]
-            out.append(
-                {
-                    "via": "mail",
-                    "kind": h["X-Kissha-Event"],
-                    "node": h["X-Kissha-Node"],
-                    "title": h["Subject"],
-                }
-            )
-        else:
-            body = json.loads(r["body"])
-            out.append(
-                {
-                    "via": "webhook",
-                    "kind": body["kind"],
-                    "node": body["node"],
-                    "title": body["title"],
-                }
-            )
-    return out
-
-
 def told(inbox: Path, kind: str) -> list[tuple[str, str]]:
-    return sorted((m["via"], m["node"]) for m in received(inbox) if m["kind"] == kind)
+    return sorted((m["via"], m["node"]) for m in messages(inbox) if m["kind"] == kind)
 
 
 def test_one_mail_and_one_webhook_per_failover_and_per_recovery(lab: Lab, inbox: Path) -> None:
     rounds = Rounds(lab)
     rounds(2)
-    assert received(inbox) == []
+    assert messages(inbox) == []
     lab.stop("fishfinger", "web")
     rounds(5)  # demoted in the third, then two quiet rounds
     assert lab.all_point_at("blowfish")
-    msgs = received(inbox)
+    msgs = messages(inbox)
     assert sorted((m["via"], m["kind"], m["node"]) for m in msgs) == [
         ("mail", "failover", "blowfish"),
         ("webhook", "failover", "blowfish"),
@@ -105,7 +74,7 @@ def test_one_mail_and_one_webhook_per_failover_and_per_recovery(lab: Lab, inbox:
     rounds(7)  # trusted again after five good rounds: fishfinger leads again
     assert lab.all_point_at("fishfinger")
     assert told(inbox, "failback") == [("mail", "fishfinger"), ("webhook", "fishfinger")]
-    assert len(received(inbox)) == 4
+    assert len(messages(inbox)) == 4
 
 
 def test_split_brain_is_told_by_each_node_that_sees_it_and_so_is_its_end(
@@ -127,7 +96,7 @@ def test_split_brain_is_told_by_each_node_that_sees_it_and_so_is_its_end(
         ("webhook", "blowfish"),
         ("webhook", "fishfinger"),
     ]
-    split = next(m for m in received(inbox) if m["kind"] == "split-brain")
+    split = next(m for m in messages(inbox) if m["kind"] == "split-brain")
     assert "nameservers disagree: fishfinger/ipv4 -> fishfinger" in split["title"]
     rounds(2)
     assert len(told(inbox, "split-brain")) == 4

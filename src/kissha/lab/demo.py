@@ -12,8 +12,10 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from kissha.lab.netlab import Lab
+from kissha.lab.sink import messages
 from kissha.model import FAMILIES
 
 NODES = ("fishfinger", "blowfish")
@@ -54,6 +56,23 @@ def show_answers(lab: Lab) -> None:
             )
 
 
+def show_told(inbox: Path, seen: int) -> int:
+    """The notifications the operator got since ``seen``; returns how many there are."""
+    got = messages(inbox)
+    for m in got[seen:]:
+        say(f"    {m['via']:<7} from {m['node']:<10} {m['title']}")
+    if len(got) == seen:
+        say("    (none)")
+    return len(got)
+
+
+def status_from_client(lab: Lab) -> None:
+    """kissha status --nagios with fishfinger's config, from the client (as a monitor)."""
+    argv = [sys.executable, "-m", "kissha", "-c", str(lab.config_path("fishfinger"))]
+    r = lab.exec("client", [*argv, "status", "--nagios"])
+    say(f"    exit {r.returncode}: {r.stdout.strip()}")
+
+
 def rounds_until(lab: Lab, node: str, interval: float, limit: int) -> int:
     for i in range(1, limit + 1):
         reports = round_(lab)
@@ -89,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"  {n:<10} {node.fqdn:<24} {node.ipv4:<15} {node.ipv6}: nsd, HTTPS, "
                 "Gemini (molly-brown), kissha"
             )
-        say("  client     asks both nameservers over IPv4 and IPv6")
+        say("  client     asks both nameservers over IPv4 and IPv6, and runs the operator's")
+        say("             mail server and webhook receiver (both nodes notify them)")
+        inbox = lab.start_sink()
+        for n in NODES:
+            lab.notify_to_sink(n)
         say(f"  (built in {time.monotonic() - t0:.1f} s)")
         say()
         say("1. a first round: each node probes both nodes (HTTPS, Gemini; DNS reported)")
@@ -110,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"   failover: every nameserver answers {standby} {took:.1f} s after the kill,")
         say(f"   after {rounds} rounds (with cron, one round a minute: about {rounds} minutes)")
         show_answers(lab)
+        say("   the operator is told once (by the new master), by mail and by webhook:")
+        seen = show_told(inbox, 0)
         say()
         say(f"3. {master}'s web server is back; 5 good rounds in a row before it is trusted")
         lab.start(master, "web")
@@ -120,8 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{time.monotonic() - back:.1f} s"
         )
         show_answers(lab)
+        say(f"   the recovery, told once too (by the master, {master} again):")
+        show_told(inbox, seen)
         say()
-        say(f"4. {master}'s event history (state.json):")
+        say("4. kissha status from the client, as a Nagios check (split brain would be")
+        say("   CRITICAL):")
+        status_from_client(lab)
+        say()
+        say(f"5. {master}'s event history (state.json):")
         state = json.loads((lab.node_root(master) / "state" / "state.json").read_text())
         for e in state["events"]:
             stamp = time.strftime("%H:%M:%S", time.gmtime(e["time"]))

@@ -179,6 +179,27 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def messages(out: Path) -> list[dict[str, str]]:
+    """What a sink's ``--out`` file holds, as kissha's notifications: per message, in
+    arrival order, ``via`` ("mail" or "webhook"), the event ``kind``, the sending
+    ``node`` and the ``title`` (the mail's subject)."""
+    found: list[dict[str, str]] = []
+    if not out.exists():
+        return found
+    for line in out.read_text().splitlines():
+        r = json.loads(line)
+        if r["channel"] == "smtp":
+            h = r["headers"]
+            kind, node, title = h["X-Kissha-Event"], h["X-Kissha-Node"], h["Subject"]
+            found.append({"via": "mail", "kind": kind, "node": node, "title": title})
+        else:
+            b = json.loads(r["body"])
+            found.append(
+                {"via": "webhook", "kind": b["kind"], "node": b["node"], "title": b["title"]}
+            )
+    return found
+
+
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
