@@ -104,10 +104,10 @@ def bench_no_change(root: Path, runs: int) -> list[str]:
             measure(argv, e)
         for _ in range(runs):
             for name, (argv, e) in cases.items():
-                s = measure(argv, e)
-                if s[3] != 0:
+                sample = measure(argv, e)
+                if sample[3] != 0:
                     raise SystemExit(f"bench: {name} changed something in a no-change run")
-                samples[name].append(s)
+                samples[name].append(sample)
         for name, s in samples.items():
             cpu = statistics.median(x[0] for x in s)
             wall = statistics.median(x[1] for x in s)

@@ -30,8 +30,9 @@ HERE = Path(__file__).resolve().parent
 NODES = ("fishfinger", "blowfish")
 NOW = "2026-11-23T12:00:00Z"  # an even week: kissha's rotation prefers fishfinger
 NAME = "www.example.org"
-DEFAULTS = {"timeout": 2.0}
-ORIGINAL_LIKE = {
+# [health] keys for the lab (its own default timeout is 1 s, for speed)
+DEFAULTS: dict[str, object] = {"timeout": 2.0}
+ORIGINAL_LIKE: dict[str, object] = {
     "timeout": 2.0,
     "retries": 0,
     "failures_before_demotion": 1,
