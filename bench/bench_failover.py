@@ -55,6 +55,28 @@ def measure(
     return user + system, wall, rss, proc.returncode
 
 
+def compare_runs(argvs: dict[str, list[str]], runs: int) -> list[str]:
+    """Each case's no-change run, ``runs`` times interleaved (after one warm-up each):
+    Markdown rows of CPU, wall, wall against the first case, and peak RSS."""
+    for argv in argvs.values():
+        measure(argv)  # warm-up: page cache, pyc files, a first write of any file
+    samples: dict[str, list[tuple[float, float, int, int]]] = {k: [] for k in argvs}
+    for _ in range(runs):
+        for name, argv in argvs.items():
+            samples[name].append(measure(argv, ok=(0,)))
+    rows = []
+    base = statistics.median(x[1] for x in next(iter(samples.values())))
+    for name, s in samples.items():
+        cpu = statistics.median(x[0] for x in s)
+        wall = statistics.median(x[1] for x in s)
+        rss = max(x[2] for x in s) / 1024
+        rows.append(
+            f"| {name} | {runs} | {cpu:.3f} s | {wall:.3f} s | {wall - base:+.3f} s "
+            f"| {rss:.2f} MiB |"
+        )
+    return rows
+
+
 def original_env(site: LoopbackSite) -> dict[str, str]:
     assert site.nsd is not None and site.ca is not None
     resolve = []

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench_failover import kissha_argv, measure
+from bench_failover import compare_runs, kissha_argv
 
 from kissha import config as configmod
 from kissha import history, page, pagehtml
@@ -84,22 +84,8 @@ def bench_runs(site: LoopbackSite, runs: int) -> list[str]:
         argv = kissha_argv(site)
         argv[argv.index("-c") + 1] = str(config_with(site, str(i), keys))
         argvs[name] = argv
-        measure(argv)  # warm-up, and the first page write of the "not due" case
-    samples: dict[str, list[tuple[float, float, int, int]]] = {k: [] for k in cases}
-    for _ in range(runs):
-        for name, argv in argvs.items():
-            samples[name].append(measure(argv, ok=(0,)))
-    rows = []
-    base = statistics.median(x[1] for x in samples["no [page]"])
-    for name, s in samples.items():
-        cpu = statistics.median(x[0] for x in s)
-        wall = statistics.median(x[1] for x in s)
-        rss = max(x[2] for x in s) / 1024
-        rows.append(
-            f"| {name} | {runs} | {cpu:.3f} s | {wall:.3f} s | {wall - base:+.3f} s "
-            f"| {rss:.2f} MiB |"
-        )
-    return rows
+    # The warm-up also writes the "not due" case's page once: later runs only append.
+    return compare_runs(argvs, runs)
 
 
 def bench_parts(site: LoopbackSite, root: Path, repeat: int) -> list[str]:
