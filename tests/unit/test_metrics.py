@@ -244,7 +244,7 @@ def test_config_daemon_and_metrics_keys() -> None:
     ],
 )
 def test_parse_listen(text: str, parsed: tuple[str, int] | None) -> None:
-    from kissha.config import parse_listen
+    from kissha.tomlcheck import parse_listen
 
     assert parse_listen(text) == parsed
 

@@ -9,9 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
+from kissha.tomlcheck import (
+    Reader,
+    argv,
+    at_least,
+    nonempty,
+    one_of,
+    parse_listen,
+    path_from,
+    port_number,
+    positive,
+)
 
 if TYPE_CHECKING:
-    from kissha.config import _Reader
     from kissha.model import Node
 
 DEFAULT_SENDMAIL = ("/usr/sbin/sendmail",)
@@ -106,10 +116,8 @@ def parse_duration(value: object) -> float | None:
 
 
 def parse_notify(
-    r: _Reader, table: Mapping[str, Any], base: Path, nodes: tuple[Node, ...]
+    r: Reader, table: Mapping[str, Any], base: Path, nodes: tuple[Node, ...]
 ) -> NotifyConfig:
-    from kissha.config import _one_of, _port, _positive
-
     p = "notify"
     r.unknown(
         table,
@@ -166,22 +174,18 @@ def parse_notify(
         mail=mail,
         webhook=webhook,
         node=node,
-        cluster_events=r.get(table, "cluster_events", p, str, "master", _one_of(CLUSTER_EVENTS)),
+        cluster_events=r.get(table, "cluster_events", p, str, "master", one_of(CLUSTER_EVENTS)),
         reminder=duration("reminder", 86400.0, allow_off=True),
-        rate_limit=r.get(table, "rate_limit", p, int, 10, _at_least_one),
+        rate_limit=r.get(table, "rate_limit", p, int, 10, at_least(1)),
         retry=duration("retry", 86400.0, allow_off=True),
-        timeout=r.get(table, "timeout", p, float, 10.0, _positive),
+        timeout=r.get(table, "timeout", p, float, 10.0, positive),
         watch_nameservers=r.get(table, "watch_nameservers", p, bool, False),
-        watch_port=r.get(table, "watch_port", p, int, 53, _port),
+        watch_port=r.get(table, "watch_port", p, int, 53, port_number),
         split_brain_after=duration("split_brain_after", 300.0, allow_off=True),
     )
 
 
-def _at_least_one(value: int) -> str | None:
-    return None if value >= 1 else f"must be >= 1, not {value}"
-
-
-def _array(r: _Reader, table: Mapping[str, Any], key: str, p: str) -> list[dict[str, Any]]:
+def _array(r: Reader, table: Mapping[str, Any], key: str, p: str) -> list[dict[str, Any]]:
     raw = table.get(key, [])
     if not isinstance(raw, list):
         r.problem(f"{p}.{key}", f"must be an array of tables ([[{p}.{key}]])")
@@ -196,7 +200,7 @@ def _array(r: _Reader, table: Mapping[str, Any], key: str, p: str) -> list[dict[
 
 
 def _events(
-    r: _Reader, spec: Mapping[str, Any], key: str, default: frozenset[str]
+    r: Reader, spec: Mapping[str, Any], key: str, default: frozenset[str]
 ) -> frozenset[str]:
     """An ``events`` filter: kinds from the table, "default" for the default set."""
     if "events" not in spec:
@@ -220,20 +224,14 @@ def _events(
 
 
 def _secret(
-    r: _Reader, spec: Mapping[str, Any], key: str, what: str, base: Path
+    r: Reader, spec: Mapping[str, Any], key: str, what: str, base: Path
 ) -> tuple[str | None, str | None]:
     """``<what>_file`` (a path) or ``<what>_env`` (a variable name), not both."""
-    from kissha.config import _path
-
-    file = r.get(spec, f"{what}_file", key, str, "", _nonempty) or None
+    file = r.get(spec, f"{what}_file", key, str, "", nonempty) or None
     env = r.get(spec, f"{what}_env", key, str, "", _env_name) or None
     if file and env:
         r.problem(f"{key}.{what}_env", f"give {what}_file or {what}_env, not both")
-    return (str(_path(base, file)) if file else None), env
-
-
-def _nonempty(value: str) -> str | None:
-    return None if value else "must not be empty"
+    return (str(path_from(base, file)) if file else None), env
 
 
 def _env_name(value: str) -> str | None:
@@ -258,10 +256,8 @@ def _address(value: str) -> str | None:
 
 
 def _mail(
-    r: _Reader, spec: Mapping[str, Any], key: str, base: Path, defaults: frozenset[str]
+    r: Reader, spec: Mapping[str, Any], key: str, base: Path, defaults: frozenset[str]
 ) -> MailChannel:
-    from kissha.config import _argv, _path, parse_listen
-
     r.unknown(
         spec,
         {
@@ -298,8 +294,8 @@ def _mail(
     if "sendmail" in spec:
         raw = spec["sendmail"]
         if isinstance(raw, str) and raw:
-            sendmail = (str(_path(base, raw)) if "/" in raw else raw,)
-        elif isinstance(raw, list) and not _argv(raw):
+            sendmail = (str(path_from(base, raw)) if "/" in raw else raw,)
+        elif isinstance(raw, list) and not argv(raw):
             sendmail = tuple(raw)
         else:
             r.problem(f"{key}.sendmail", "must be a path or an argv array")
@@ -312,7 +308,7 @@ def _mail(
     if text and "sendmail" in spec:
         r.problem(f"{key}.sendmail", "give sendmail or smtp, not both")
     starttls = r.get(spec, "starttls", key, bool, True)
-    username = r.get(spec, "username", key, str, "", _nonempty) or None
+    username = r.get(spec, "username", key, str, "", nonempty) or None
     password_file, password_env = _secret(r, spec, key, "password", base)
     smtp_only = ("starttls", "tls_ca", "username", "password_file", "password_env")
     if not text:
@@ -327,7 +323,7 @@ def _mail(
         r.problem(
             f"{key}.starttls", "must be true with a username: a password is never sent in clear"
         )
-    tls_ca = r.get(spec, "tls_ca", key, str, "", _nonempty) or None
+    tls_ca = r.get(spec, "tls_ca", key, str, "", nonempty) or None
     name = r.get(spec, "name", key, str, "", _channel_name) or _default_name(
         "mail", *to, text or " ".join(sendmail)
     )
@@ -338,7 +334,7 @@ def _mail(
         sendmail=sendmail,
         smtp=smtp,
         starttls=starttls,
-        tls_ca=str(_path(base, tls_ca)) if tls_ca else None,
+        tls_ca=str(path_from(base, tls_ca)) if tls_ca else None,
         username=username,
         password_file=password_file,
         password_env=password_env,
@@ -347,10 +343,8 @@ def _mail(
 
 
 def _webhook(
-    r: _Reader, spec: Mapping[str, Any], key: str, base: Path, defaults: frozenset[str]
+    r: Reader, spec: Mapping[str, Any], key: str, base: Path, defaults: frozenset[str]
 ) -> WebhookChannel:
-    from kissha.config import _one_of, _path
-
     r.unknown(
         spec,
         {"name", "url", "format", "headers", "token_file", "token_env", "tls_ca", "events"},
@@ -372,16 +366,16 @@ def _webhook(
         else:
             headers.append((h, v))
     token_file, token_env = _secret(r, spec, key, "token", base)
-    tls_ca = r.get(spec, "tls_ca", key, str, "", _nonempty) or None
+    tls_ca = r.get(spec, "tls_ca", key, str, "", nonempty) or None
     name = r.get(spec, "name", key, str, "", _channel_name) or _default_name("webhook", url)
     return WebhookChannel(
         name=name,
         url=url,
-        format=r.get(spec, "format", key, str, "json", _one_of(FORMATS)),
+        format=r.get(spec, "format", key, str, "json", one_of(FORMATS)),
         headers=tuple(headers),
         token_file=token_file,
         token_env=token_env,
-        tls_ca=str(_path(base, tls_ca)) if tls_ca else None,
+        tls_ca=str(path_from(base, tls_ca)) if tls_ca else None,
         events=_events(r, spec, key, defaults),
     )
 
