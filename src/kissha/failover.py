@@ -188,22 +188,43 @@ def _run(
 
 def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str]:
     """After the state is saved: tell the outside world. Each output is optional and
-    imported only when configured; a failure is a warning, never a failed run."""
+    imported only when configured; a failure is a warning, never a failed run, and one
+    output failing never keeps the next from running."""
     warnings: list[str] = []
+    steps: list[tuple[str, Callable[[], list[str]]]] = []
     if config.metrics.textfile is not None:
-        from kissha import metrics
+        textfile = config.metrics.textfile
 
-        warning = metrics.write_textfile(config.metrics.textfile, report, st)
-        if warning:
-            warnings.append(warning)
+        def metrics_step() -> list[str]:
+            from kissha import metrics
+
+            warning = metrics.write_textfile(textfile, report, st)
+            return [warning] if warning else []
+
+        steps.append(("metrics", metrics_step))
     if config.page.dir is not None:
-        from kissha import page
 
-        warnings.extend(page.publish(config, report, st))
+        def page_step() -> list[str]:
+            from kissha import page
+
+            return page.publish(config, report, st)
+
+        steps.append(("page", page_step))
     if config.notify is not None:
-        from kissha import notify
 
-        warnings.extend(notify.publish(config, st, report.now, report.seq_before, report))
+        def notify_step() -> list[str]:
+            from kissha import notify
+
+            return notify.publish(config, st, report.now, report.seq_before, report)
+
+        steps.append(("notify", notify_step))
+    for name, step in steps:
+        try:
+            warnings.extend(step())
+        except Exception as exc:  # the zones are served and the state saved already
+            warning = f"{name}: internal error: {type(exc).__name__}: {exc}"
+            log.warning(warning, exc_info=log.isEnabledFor(logging.DEBUG))
+            warnings.append(warning)
     return warnings
 
 

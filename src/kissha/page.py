@@ -33,12 +33,12 @@ MIN_REFRESH = 30
 def publish(config: Config, report: RunReport, st: State) -> list[str]:
     """After a run's state is saved: record the run, and write the page when due."""
     warnings: list[str] = []
-    warning = history.record(config.state_dir, report.now, report.probes, config.page.days)
-    if warning:
-        warnings.append(warning)
-    if not due(config, report.now, st):
-        return warnings
     try:
+        warning = history.record(config.state_dir, report.now, report.probes, config.page.days)
+        if warning:
+            warnings.append(warning)
+        if not due(config, report.now, st):
+            return warnings
         write(config, report.now, report.probes, st, report.now, config.page.port)
         stamp = config.state_dir / STAMP
         stamp.touch()

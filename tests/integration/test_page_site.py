@@ -97,3 +97,22 @@ def test_an_unwritable_page_dir_is_a_warning_not_a_failed_run(site: LoopbackSite
     site.config_path.write_text(site.config_text() + f'\n[page]\ndir = "{blocker / "www"}"\n')
     out = run(site, NOW)
     assert "warning: page: cannot write the page in" in out
+
+
+def test_a_broken_page_is_a_warning_not_a_failed_run(site: LoopbackSite) -> None:
+    """The zones are served and the state saved before the page: whatever breaks there
+    (here a history line no float can hold) is a warning, not exit 70."""
+    www = with_page(site, port=site.dns_port)
+    metrics = site.root / "kissha.prom"
+    text = site.config_path.read_text().replace(
+        "[page]", f'[metrics]\ntextfile = "{metrics}"\n\n[page]'
+    )
+    site.config_path.write_text(text)
+    state = site.root / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "history.jsonl").write_text('{"t":60,"r":1e999}\n')
+    out = run(site, NOW)  # exit 0: nothing changed, and nothing failed
+    assert "warning: page" in out, out
+    assert metrics.exists()
+    assert (state / "state.json").exists()
+    assert not (www / "index.html").exists()
