@@ -150,7 +150,10 @@ class Daemon:
             return
         self._report(report)
         if self._http is not None:
-            self._update_metrics(report)
+            try:
+                self._update_metrics(report)
+            except Exception as exc:  # stale metrics, not a dead daemon
+                log.error("metrics: %s: %s", type(exc).__name__, exc)
 
     def _report(self, report: RunReport) -> None:
         """One compact line when a round changed something or failed, or the health or
@@ -204,7 +207,7 @@ class Daemon:
         if listen is None:
             return
         import socket
-        from http.server import BaseHTTPRequestHandler, HTTPServer
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         from kissha.metrics import CONTENT_TYPE
 
@@ -212,6 +215,8 @@ class Daemon:
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # a client that connects and sends nothing is dropped
+
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self.send_error(404, "only /metrics is here")
@@ -226,8 +231,10 @@ class Daemon:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http: " + format, *args)
 
-        class Server(HTTPServer):
+        class Server(ThreadingHTTPServer):
+            # One thread a scrape: a slow client stalls neither others nor shutdown().
             address_family = family
+            daemon_threads = True
 
         try:
             self._http = Server(listen, Handler)

@@ -103,7 +103,10 @@ def test_daemon_fails_over_serves_metrics_and_stops_on_sigterm(site: LoopbackSit
                 return "kissha_failovers_total 1" in r.read().decode()
 
         assert eventually(served)
-        stop(proc, log)
+        # A client that connects and says nothing stalls neither scrapes nor SIGTERM.
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            assert served()
+            stop(proc, log)
     text = log.read_text()
     assert "changed: 6 zone(s) changed, reloaded and verified; master blowfish" in text
     assert "daemon stopped" in text
