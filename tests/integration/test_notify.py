@@ -377,3 +377,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_webhook_redirect_is_not_followed_and_the_token_stays_home(tmp_path: Path) -> None:
+    """urllib would re-send the POST as a body-less GET, carrying the token along."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append((self.command, self.path, self.headers.get("Authorization")))
+            if self.path == "/hook":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    try:
+        port = server.server_address[1]
+        channel = WebhookChannel("w", f"http://127.0.0.1:{port}/hook", token_file=str(token))
+        with pytest.raises(deliver.DeliveryError) as info:
+            deliver.send(channel, notice(), 5.0, "fishfinger.example.org")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "302" in str(info.value) and "redirect, not followed" in str(info.value)
+    assert seen == [("POST", "/hook", "Bearer s3cr3t-token")]  # nothing went /elsewhere
+
+
+def test_a_token_with_a_line_break_is_refused_without_showing_it(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n# rotated 2026-11-01\n")
+    channel = WebhookChannel("w", f"http://127.0.0.1:{free_port()}/x", token_file=str(token))
+    with pytest.raises(deliver.DeliveryError) as info:
+        deliver.send(channel, notice(), 2.0, "fishfinger.example.org")
+    assert "line break" in str(info.value)
+    assert "s3cr3t" not in str(info.value) and "rotated" not in str(info.value)

@@ -119,6 +119,15 @@ def test_a_url_with_a_secret_is_not_repeated_in_the_error() -> None:
     assert "hunter2" not in str(info.value)
 
 
+def test_a_user_or_password_in_the_url_is_refused_without_repeating_it() -> None:
+    from kissha.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        cfg(notify={"webhook": [{"url": "https://ops:hunter2@ntfy.example.org/kissha"}]})
+    assert "a user or password in the URL is not supported" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
 # -- which notices -----------------------------------------------------------------------
 
 

@@ -225,6 +225,9 @@ def webhook_request(
     headers.update(dict(channel.headers))
     token = _secret(channel.token_file, channel.token_env, "token")
     if token:
+        if any(ord(c) < 32 or ord(c) == 127 for c in token):
+            # http.client would refuse it and echo the value in its error: never that
+            raise DeliveryError("the token has a line break or control character in it")
         headers["Authorization"] = f"Bearer {token}"
     return body, headers
 
@@ -239,10 +242,22 @@ def _webhook(channel: WebhookChannel, notice: Mapping[str, Any], timeout: float)
     context = None
     if channel.url.startswith("https:"):
         context = ssl.create_default_context(cafile=channel.tls_ca)
+
+    # No redirects: urllib would re-send a POST as a body-less GET (a 200 on that is no
+    # delivery) and carry the Authorization header to wherever it points.
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=context))
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise DeliveryError(
+                f"HTTP {exc.code} {exc.reason}: a redirect, not followed (set url to its target)"
+            ) from None
         raise DeliveryError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason

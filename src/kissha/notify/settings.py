@@ -388,6 +388,9 @@ def _url(value: str) -> str | None:
     m = _URL_RE.match(value)
     if m is None:
         return "not an http:// or https:// URL"
+    if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        # urllib does not do basic auth from the URL, and its errors would print it
+        return "a user or password in the URL is not supported: use token_file or headers"
     port = m.group("port")
     if port is not None and not 0 < int(port) < 65536:
         return "not a URL: bad port"
