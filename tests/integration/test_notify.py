@@ -426,3 +426,40 @@ def test_a_token_with_a_line_break_is_refused_without_showing_it(tmp_path: Path)
         deliver.send(channel, notice(), 2.0, "fishfinger.example.org")
     assert "line break" in str(info.value)
     assert "s3cr3t" not in str(info.value) and "rotated" not in str(info.value)
+
+
+def test_what_was_delivered_before_a_hang_counts_as_delivered() -> None:
+    """A channel answers the first notice, then hangs on the second past the deadline:
+    the first must count as delivered (else it is sent again), the second as failed."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+    got: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(json.loads(body)["id"])
+            if len(got) > 1:
+                release.wait(10)  # bounded: the test releases it at the end
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        channel = WebhookChannel("w", f"http://127.0.0.1:{server.server_address[1]}/k")
+        notices = [notice(), {**notice(), "id": "e2"}]
+        ((first, second),) = deliver.deliver_all([(channel, notices)], 1.0, "fishfinger")
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert got == ["e1", "e2"]
+    assert first is None
+    assert second is not None and "timeout" in second

@@ -34,14 +34,13 @@ def deliver_all(
     its own thread; after ``timeout`` seconds whatever is unfinished counts as failed.
     Returns per job, per notice: None (delivered) or the error."""
     deadline = time.monotonic() + timeout
-    results: list[list[str | None]] = [
-        [f"{c.kind} {c.name}: timeout: no answer within {timeout:g} s"] * len(notices)
-        for c, notices in jobs
-    ]
+    results: list[list[str | None]] = [[] for _ in jobs]
 
     def work(i: int) -> None:
         channel, notices = jobs[i]
-        out: list[str | None] = []
+        # Written as each notice completes, so a later one that hangs past the deadline
+        # does not make the delivered ones count as failed (and be sent again).
+        out = results[i]
         for n in notices:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -59,7 +58,6 @@ def deliver_all(
                 out.append(f"{channel.kind} {channel.name}: {type(exc).__name__}: {exc}")
                 break
         out += [NOT_TRIED] * (len(notices) - len(out))
-        results[i] = out
 
     threads = [
         threading.Thread(target=work, args=(i,), name=f"notify-{jobs[i][0].name}", daemon=True)
@@ -71,8 +69,13 @@ def deliver_all(
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     # A thread still running (a black-holed server) is left behind: it ends by itself
-    # within its socket timeout, and its notices count as not delivered (sent again).
-    return [list(r) for r in results]
+    # within its socket timeout. What it delivered counts; the notice it is stuck on and
+    # those after it count as not delivered (sent again).
+    stuck = f"timeout: no answer within {timeout:g} s"
+    return [
+        [*r, *[f"{c.kind} {c.name}: {stuck}"] * (len(notices) - len(r))]
+        for r, (c, notices) in zip([list(r) for r in results], jobs, strict=True)
+    ]
 
 
 def send(channel: Channel, notice: Mapping[str, Any], timeout: float, hostname: str) -> None:
