@@ -253,6 +253,14 @@ def test_within_the_hours_budget_each_notice_goes_alone_the_rest_in_one_digest()
     assert plan.select(box, EVEN + 10, rate_limit=4) == []  # the budget is spent
 
 
+def test_a_drill_in_the_future_does_not_hold_back_real_deliveries() -> None:
+    week = 7 * 86400
+    box = plan.Box(pending=pending(2), sent=[EVEN + week] * 4, next_try=EVEN + week)
+    out = plan.select(box, EVEN, rate_limit=4)  # the real clock, after a drill at +1 week
+    assert box.sent == []
+    assert [n["id"] for n in out] == ["e1", "e2"]
+
+
 def test_a_failure_backs_off_the_channel_and_old_notices_are_given_up_with_a_warning() -> None:
     box = plan.Box(pending=pending(2))
     out = plan.select(box, EVEN, rate_limit=10)

@@ -171,6 +171,8 @@ def reminder(
         del box.reminded[key]
     for key in mine:
         box.reminded.setdefault(key, ctx.now)  # told by its own event, or first seen now
+        # A drill with --now in the future must not silence real reminders until then.
+        box.reminded[key] = min(box.reminded[key], ctx.now)
     if interval <= 0 or not mine:
         return None
     if all(ctx.now - box.reminded[k] < interval for k in mine):
@@ -198,7 +200,11 @@ def select(box: Box, now: float, rate_limit: int) -> list[dict[str, Any]]:
     """What to send now: nothing while backing off after a failure; within the hour's
     budget each pending notice on its own, and when they do not fit, the rest folded
     into one digest (so nothing is lost, only grouped)."""
-    box.sent = [t for t in box.sent if now - t < HOUR]
+    # Times later than now come from a drill with --now in the future: they must not
+    # use up a real hour's budget or hold back real deliveries until then.
+    box.sent = [t for t in box.sent if 0 <= now - t < HOUR]
+    if box.next_try > now + BACKOFF_MAX:  # no real backoff is longer
+        box.next_try = 0.0
     if not box.pending or now < box.next_try:
         return []
     budget = rate_limit - len(box.sent)
