@@ -317,7 +317,7 @@ def test_the_json_payload_and_the_ntfy_request() -> None:
     assert headers["Title"] == "=?UTF-8?B?a2lzc2hhOiDDpHJnZXI=?="
     assert (headers["Priority"], headers["Tags"]) == ("5", "kissha,failover,critical")
     body, headers = deliver.webhook_request(WebhookChannel("j", "https://x.example/"), n)
-    assert json.loads(body)["id"] == "e1+2" and "Authorization" not in headers
+    assert json.loads(body)["id"] == f"blowfish/e1+2/{int(EVEN)}" and "Authorization" not in headers
 
 
 def test_the_mail_message() -> None:

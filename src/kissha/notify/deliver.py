@@ -105,7 +105,7 @@ def mail_message(channel: MailChannel, notice: Mapping[str, Any], hostname: str)
     msg["Message-ID"] = make_msgid("kissha", domain=hostname)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     msg["X-Kissha-Event"] = str(notice["kind"])
-    msg["X-Kissha-Id"] = str(notice["id"])
+    msg["X-Kissha-Id"] = delivery_id(notice)
     msg["X-Kissha-Node"] = str(notice["node"])
     msg.set_content(str(notice["text"]))
     return msg
@@ -180,11 +180,18 @@ def _secret(file: str | None, env: str | None, what: str) -> str | None:
 # -- webhooks --------------------------------------------------------------------------
 
 
+def delivery_id(notice: Mapping[str, Any]) -> str:
+    """What receivers see as the id: the same for every delivery of one notification,
+    and unique across nodes and state resets: ``node/id/epoch``. (The bare id counts
+    events per node's state, so two nodes, or one after a reset, reuse it.)"""
+    return f"{notice['node']}/{notice['id']}/{int(float(notice['time']))}"
+
+
 def payload(notice: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body: ``{"schema": "kissha.event/1", "kind", "time", "node", ...}``."""
     data: dict[str, Any] = {
         "schema": SCHEMA,
-        "id": notice["id"],
+        "id": delivery_id(notice),
         "kind": notice["kind"],
         "severity": notice["severity"],
         "time": iso(float(notice["time"])),
