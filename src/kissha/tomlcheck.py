@@ -97,10 +97,14 @@ def kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def positive(value: float) -> str | None:
+    if value != value or value in (float("inf"), float("-inf")):  # TOML has inf and nan
+        return f"must be a finite number, not {value}"
     return None if value > 0 else f"must be > 0, not {value}"
 
 
 def not_negative(value: float) -> str | None:
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"must be a finite number, not {value}"
     return None if value >= 0 else f"must be >= 0, not {value}"
 
 
