@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from kissha.lab.site import ZONE_TEMPLATE, LoopbackSite
@@ -55,6 +55,10 @@ def measure(
     return user + system, wall, rss, proc.returncode
 
 
+# compare_runs' columns; "wall vs first" is against the first case.
+RUN_COLUMNS = ("case", "runs", "CPU (median)", "wall (median)", "wall vs first", "peak RSS")
+
+
 def compare_runs(argvs: dict[str, list[str]], runs: int) -> list[str]:
     """Each case's no-change run, ``runs`` times interleaved (after one warm-up each):
     Markdown rows of CPU, wall, wall against the first case, and peak RSS."""
@@ -75,6 +79,43 @@ def compare_runs(argvs: dict[str, list[str]], runs: int) -> list[str]:
             f"| {rss:.2f} MiB |"
         )
     return rows
+
+
+def config_variant(site: LoopbackSite, name: str, extra: str | None) -> Path:
+    """The site's config with a state_dir of its own (``state-NAME``) and ``extra`` TOML
+    appended (None: nothing), written to ``kissha-NAME.toml``."""
+    state = site.root / f"state-{name}"
+    text = site.config_text().replace(str(site.root / "state"), str(state))
+    path = site.root / f"kissha-{name}.toml"
+    path.write_text(text + (extra or ""))
+    return path
+
+
+def variant_argvs(site: LoopbackSite, cases: dict[str, str | None]) -> dict[str, list[str]]:
+    """A no-change ``kissha failover`` per case, each with config_variant(case's TOML)."""
+    argvs = {}
+    for i, (name, extra) in enumerate(cases.items()):
+        argv = kissha_argv(site)
+        argv[argv.index("-c") + 1] = str(config_variant(site, str(i), extra))
+        argvs[name] = argv
+    return argvs
+
+
+def print_heading(title: str) -> None:
+    print(
+        f"# {title} ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]})\n"
+    )
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[str]) -> None:
+    """A Markdown section; rows are printed as they come (a long bench shows progress)."""
+    print(f"## {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print(row, flush=True)
+    print()
 
 
 def original_env(site: LoopbackSite) -> dict[str, str]:
@@ -231,22 +272,17 @@ def main() -> int:
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kissha-bench-", dir="/tmp"))
     try:
-        print(
-            f"# kissha benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
-            f"Python {sys.version.split()[0]})\n"
+        print_heading("kissha benchmarks")
+        print_table(
+            "No-change run (cron, every minute)",
+            ("tool", "zones", "runs", "CPU (median)", "wall (median)", "peak RSS (max)"),
+            bench_no_change(root, args.runs),
         )
-        print("## No-change run (cron, every minute)\n")
-        print("| tool | zones | runs | CPU (median) | wall (median) | peak RSS (max) |")
-        print("|---|---|---|---|---|---|")
-        for row in bench_no_change(root, args.runs):
-            print(row, flush=True)
-        print("\n## Master switch, end to end\n")
-        print("| tool | size | wall | CPU | peak RSS |")
-        print("|---|---|---|---|---|")
-        for row in bench_switch(
-            root, args.zones, args.records, original=not args.skip_original_switch
-        ):
-            print(row, flush=True)
+        print_table(
+            "Master switch, end to end",
+            ("tool", "size", "wall", "CPU", "peak RSS"),
+            bench_switch(root, args.zones, args.records, original=not args.skip_original_switch),
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

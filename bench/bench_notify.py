@@ -15,7 +15,6 @@ tables; nothing asserts on them. On the loopback site (real nsd, real HTTPS node
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import statistics
@@ -24,7 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_failover import compare_runs, kissha_argv
+from bench_failover import (
+    RUN_COLUMNS,
+    compare_runs,
+    config_variant,
+    print_heading,
+    print_table,
+    variant_argvs,
+)
 
 from kissha import config as configmod
 from kissha.lab.sink import Sink
@@ -44,16 +50,6 @@ def notify_keys(smtp: tuple[str, int], http: tuple[str, int], extra: str = "") -
     )
 
 
-def config_with(site: LoopbackSite, name: str, keys: str | None) -> Path:
-    state = site.root / f"state-{name}"
-    text = site.config_text().replace(str(site.root / "state"), str(state))
-    if keys is not None:
-        text += keys
-    path = site.root / f"kissha-{name}.toml"
-    path.write_text(text)
-    return path
-
-
 def bench_runs(site: LoopbackSite, sink: Sink, runs: int) -> list[str]:
     assert sink.smtp is not None and sink.http is not None
     cases = {
@@ -63,11 +59,7 @@ def bench_runs(site: LoopbackSite, sink: Sink, runs: int) -> list[str]:
             sink.smtp, sink.http, f"watch_nameservers = true\nwatch_port = {site.dns_port}"
         ),
     }
-    argvs = {}
-    for i, (name, keys) in enumerate(cases.items()):
-        argv = kissha_argv(site)
-        argv[argv.index("-c") + 1] = str(config_with(site, str(i), keys))
-        argvs[name] = argv
+    argvs = variant_argvs(site, cases)
     before = len(sink.received)  # the warm-up runs start with a fresh state: no events
     rows = compare_runs(argvs, runs)
     quiet = len(sink.received) - before
@@ -85,7 +77,7 @@ def black_hole() -> tuple[socket.socket, int]:
 
 def bench_delivery(site: LoopbackSite, sink: Sink, repeat: int) -> list[str]:
     assert sink.smtp is not None and sink.http is not None
-    cfg = configmod.load(config_with(site, "deliver", notify_keys(sink.smtp, sink.http)))
+    cfg = configmod.load(config_variant(site, "deliver", notify_keys(sink.smtp, sink.http)))
     assert cfg.notify is not None
     st = State()
     event = {"id": 1, "time": NOW, "kind": "node-down", "node": "fishfinger"}
@@ -102,7 +94,7 @@ def bench_delivery(site: LoopbackSite, sink: Sink, repeat: int) -> list[str]:
     hole, port = black_hole()
     try:
         held = notify_keys(("127.0.0.1", port), ("127.0.0.1", port))
-        stuck = configmod.load(config_with(site, "hole", held))
+        stuck = configmod.load(config_variant(site, "hole", held))
         assert stuck.notify is not None
         stuck_jobs = [(channel, [notice]) for channel in stuck.notify.channels]
         t = time.perf_counter()
@@ -127,24 +119,17 @@ def main() -> int:
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kissha-bench-notify-", dir="/tmp"))
     try:
-        print(
-            f"# What notifications cost ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
-            f"Python {sys.version.split()[0]})\n"
-        )
+        print_heading("What notifications cost")
         with (
             LoopbackSite(root / "site") as site,
             Sink(smtp=("127.0.0.1", 0), http=("127.0.0.1", 0)) as sink,
         ):
-            print("## A no-change kissha failover run (6 zones)\n")
-            print("| case | runs | CPU (median) | wall (median) | wall vs none | peak RSS |")
-            print("|---|---|---|---|---|---|")
-            for row in bench_runs(site, sink, args.runs):
-                print(row, flush=True)
-            print("\n## Delivery, in-process\n")
-            print("| case | time |")
-            print("|---|---|")
-            for row in bench_delivery(site, sink, 20):
-                print(row, flush=True)
+            print_table(
+                "A no-change kissha failover run (6 zones)",
+                RUN_COLUMNS,
+                bench_runs(site, sink, args.runs),
+            )
+            print_table("Delivery, in-process", ("case", "time"), bench_delivery(site, sink, 20))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

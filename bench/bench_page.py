@@ -17,7 +17,6 @@ minute, compacted as the file keeps it: ~470 lines):
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench_failover import compare_runs, kissha_argv
+from bench_failover import RUN_COLUMNS, compare_runs, print_heading, print_table, variant_argvs
 
 from kissha import config as configmod
 from kissha import history, page, pagehtml
@@ -61,17 +60,6 @@ def full_history(state_dir: Path, site: LoopbackSite) -> None:
     history.history_path(state_dir).write_bytes(b"".join(lines))
 
 
-def config_with(site: LoopbackSite, name: str, page_keys: str | None) -> Path:
-    state = site.root / f"state-{name}"
-    text = site.config_text().replace(str(site.root / "state"), str(state))
-    if page_keys is not None:
-        text += f'\n[page]\ndir = "{site.root / ("www-" + name)}"\n{page_keys}\n'
-        full_history(state, site)
-    path = site.root / f"kissha-{name}.toml"
-    path.write_text(text)
-    return path
-
-
 def bench_runs(site: LoopbackSite, runs: int) -> list[str]:
     cases = {
         "no [page]": None,
@@ -79,11 +67,14 @@ def bench_runs(site: LoopbackSite, runs: int) -> list[str]:
         "[page] written every run, nameservers = false": "every = 0\nnameservers = false",
         "[page] written every run, asking 4 nameservers": f"every = 0\nport = {site.dns_port}",
     }
-    argvs = {}
-    for i, (name, keys) in enumerate(cases.items()):
-        argv = kissha_argv(site)
-        argv[argv.index("-c") + 1] = str(config_with(site, str(i), keys))
-        argvs[name] = argv
+    tables = {
+        name: None if keys is None else f'\n[page]\ndir = "{site.root / f"www-{i}"}"\n{keys}\n'
+        for i, (name, keys) in enumerate(cases.items())
+    }
+    argvs = variant_argvs(site, tables)
+    for i, keys in enumerate(cases.values()):
+        if keys is not None:
+            full_history(site.root / f"state-{i}", site)
     # The warm-up also writes the "not due" case's page once: later runs only append.
     return compare_runs(argvs, runs)
 
@@ -132,21 +123,16 @@ def main() -> int:
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kissha-bench-page-", dir="/tmp"))
     try:
-        print(
-            f"# The status page's cost ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
-            f"Python {sys.version.split()[0]})\n"
-        )
+        print_heading("The status page's cost")
         with LoopbackSite(root / "site") as site:
-            print("## A no-change kissha failover run (6 zones)\n")
-            print("| case | runs | CPU (median) | wall (median) | wall vs no page | peak RSS |")
-            print("|---|---|---|---|---|---|")
-            for row in bench_runs(site, args.runs):
-                print(row, flush=True)
-            print("\n## The parts, in-process (medians)\n")
-            print("| step | time |")
-            print("|---|---|")
-            for row in bench_parts(site, root, 200):
-                print(row, flush=True)
+            print_table(
+                "A no-change kissha failover run (6 zones)",
+                RUN_COLUMNS,
+                bench_runs(site, args.runs),
+            )
+            print_table(
+                "The parts, in-process (medians)", ("step", "time"), bench_parts(site, root, 200)
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
