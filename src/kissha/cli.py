@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -178,11 +177,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse_duration(text: str) -> float:
     """'90m', '2h', '1d12h', '1w', or plain seconds, to seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    parts = re.findall(r"(\d+)([smhdw]?)", text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+    from kissha.tomlcheck import seconds_of
+
+    seconds = seconds_of(text)
+    if seconds is None:
         raise UsageError(f"--for: not a duration: {text!r} (try 90m, 2h, 1d12h, 1w)")
-    return float(sum(int(n) * units[u or "s"] for n, u in parts))
+    return seconds
 
 
 def _interval(text: str) -> float:

@@ -96,6 +96,19 @@ def kind_name(kind: type | tuple[type, ...]) -> str:
 # Validators: a value in, None if it is fine, else what is wrong with it.
 
 
+_DURATION_PART = re.compile(r"(\d+)([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def seconds_of(text: str) -> float | None:
+    """'90m', '2h', '1d12h', '1w', or plain seconds ('45') to seconds; None if not so."""
+    text = text.strip().lower()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
 def positive(value: float) -> str | None:
     if value != value or value in (float("inf"), float("-inf")):  # TOML has inf and nan
         return f"must be a finite number, not {value}"

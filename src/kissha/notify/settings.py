@@ -19,6 +19,7 @@ from kissha.tomlcheck import (
     path_from,
     port_number,
     positive,
+    seconds_of,
 )
 
 if TYPE_CHECKING:
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 DEFAULT_SENDMAIL = ("/usr/sbin/sendmail",)
 FORMATS = ("json", "ntfy")
 CLUSTER_EVENTS = ("master", "every-node")
-_DURATION_RE = re.compile(r"^(?:(\d+)([smhdw]))+$")
-_PART_RE = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ADDRESS_RE = re.compile(r"^[^@\s<>,;\"()]+@[^@\s<>,;\"()]+$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,12 +105,7 @@ def parse_duration(value: object) -> float | None:
         return float(value) if value >= 0 else None
     if not isinstance(value, str):
         return None
-    text = value.strip().lower()
-    if text in ("off", "0"):
-        return 0.0
-    if not _DURATION_RE.match(text):
-        return None
-    return float(sum(int(n) * _UNITS[u] for n, u in _PART_RE.findall(text)))
+    return 0.0 if value.strip().lower() == "off" else seconds_of(value)
 
 
 def parse_notify(
