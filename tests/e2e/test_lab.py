@@ -55,13 +55,22 @@ def test_lab_serves_dns_https_and_gemini_on_both_nodes_and_families(lab: Lab) ->
     assert lab.config_path("fishfinger").read_text() != lab.config_path("blowfish").read_text()
 
 
-def test_kissha_runs_inside_a_node_and_sees_both_nodes(lab: Lab) -> None:
-    r = lab.kissha("fishfinger", "failover", "--dry-run", "--json")
-    assert r.returncode == 0, r.stdout + r.stderr
+# Mondays of an even and an odd week since 1970-01-05 (2968 and 2969): weekly rotation
+# prefers fishfinger, then blowfish. The lab's zones start with fishfinger as master.
+WEEKS = [("2026-11-23T12:00:00Z", "fishfinger", 0), ("2026-11-30T12:00:00Z", "blowfish", 1)]
+
+
+@pytest.mark.parametrize(("now", "master", "code"), WEEKS, ids=["even-week", "odd-week"])
+def test_kissha_runs_inside_a_node_and_sees_both_nodes(
+    lab: Lab, now: str, master: str, code: int
+) -> None:
+    """Never at the real time: rotation would make the expected master depend on the week."""
+    r = lab.kissha("fishfinger", "failover", "--dry-run", "--json", now=now)
+    assert r.returncode == code, r.stdout + r.stderr
     report = json.loads(r.stdout)
     seen = {(p["node"], p["family"]) for p in report["probes"] if p["ok"]}
     assert seen == {(n, f) for n in NODES for f in FAMILIES}, report["probes"]
-    assert report["decision"]["master"] == "fishfinger"
+    assert report["decision"]["master"] == master
 
 
 def test_pulled_cable_times_out_until_plugged_back(lab: Lab) -> None:
