@@ -121,11 +121,20 @@ def _probe_names(value: list[Any]) -> str | None:
     return None
 
 
+# A first run on a new node has no config yet: say where one comes from.
+MISSING_HINT = (
+    "cannot read: no such file; start from examples/kissha.toml in kissha's source (a complete, "
+    "commented config), or pass -c FILE / set KISSHA_CONFIG"
+)
+
+
 def load(path: Path | str = DEFAULT_PATH) -> Config:
     """Read and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([MISSING_HINT], str(path)) from None
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
     try:

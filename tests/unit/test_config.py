@@ -282,6 +282,7 @@ def test_missing_file(tmp_path: Path) -> None:
         configmod.load(path)
     assert info.value.exit_code == 2
     assert str(info.value).startswith(f"{path}: cannot read")
+    assert "examples/kissha.toml" in str(info.value) and "KISSHA_CONFIG" in str(info.value)
 
 
 def _dns(zones_dir: Path, zones: object) -> configmod.DnsConfig:
