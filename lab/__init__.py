@@ -1,0 +1,1 @@
+"""The lab, kept out of kissha's wheel: real components for tests, the demo and the benches."""
