@@ -7,10 +7,7 @@ observations into a verdict, and ``text``/``as_json``/``nagios_line`` render it.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 from kissha.config import Config, zone_refs
 from kissha.core.model import Family, Node, ProbeResult, Roles, iso
 from kissha.core.zonefile import scan
-from kissha.dns import wire
+from kissha.dns.client import ask_each
 from kissha.errors import ZoneError
 
 SCHEMA = "kissha.status/1"
@@ -27,7 +24,6 @@ DEFAULT_STALE_AFTER = 600.0
 LAST_EVENTS = 5
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LEVELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-_RCODES = {1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
 @dataclass(frozen=True)
@@ -133,72 +129,21 @@ def questions(config: Config) -> tuple[list[Question], int]:
 def ask(
     address: str, family: Family, port: int, qs: Sequence[Question], timeout: float
 ) -> dict[Question, Reply] | str:
-    """Ask every question over one UDP socket, all in flight at once, each unanswered
-    one sent again once at half the time. Returns a reply per question, or an error in
-    words when the nameserver cannot be reached at all."""
-    base = int.from_bytes(os.urandom(2), "big")
-    pending: dict[int, tuple[Question, bytes, bytes]] = {}
-    for i, q in enumerate(qs):
-        qid = (base + i) % 65536
-        message = wire.query(qid, q.name, q.rrtype)
-        if message is not None:
-            pending[qid] = (q, message, message[12:])
-    replies: dict[Question, Reply] = {}
-    sock = socket.socket(socket.AF_INET if family == "ipv4" else socket.AF_INET6, socket.SOCK_DGRAM)
-    end = time.monotonic() + timeout
-    resend_at: float | None = time.monotonic() + timeout / 2
-    try:
-        # Connected: an ICMP port unreachable comes back as "connection refused".
-        sock.connect((address, port))
-        for _, message, _ in pending.values():
-            sock.send(message)
-        while pending:
-            now = time.monotonic()
-            if now >= end:
-                break
-            if resend_at is not None and now >= resend_at:
-                for _, message, _ in pending.values():
-                    sock.send(message)
-                resend_at = None
-            sock.settimeout(min(end, resend_at or end) - now)
-            try:
-                data = sock.recv(4096)
-            except TimeoutError:
-                continue
-            if len(data) < 12:
-                continue
-            entry = pending.get(int.from_bytes(data[:2], "big"))
-            if entry is None:
-                continue
-            q, _, question = entry
-            answer = wire.read(data, question, q.rrtype)
-            if answer is None:
-                rcode = data[3] & 0x0F
-                if data[2] & 0x02:  # truncated: a UDP answer too big to read
-                    continue
-                reply: Reply = _RCODES.get(rcode, f"rcode {rcode}") if rcode else "unreadable"
-            elif answer.rcode:
-                reply = _RCODES.get(answer.rcode, f"rcode {answer.rcode}")
-            elif not answer.authoritative:
-                reply = "not authoritative"
-            else:
-                reply = answer.values
-            replies[q] = reply
-            del pending[int.from_bytes(data[:2], "big")]
-    except OSError as exc:
-        if not replies:
-            if isinstance(exc, ConnectionRefusedError):
-                return "connection refused"
-            return exc.strerror or str(exc)
-    finally:
-        sock.close()
+    """Ask every question at once (kissha.dns.client: resends, TCP for truncated
+    answers). Returns a reply per question, or an error in words when the nameserver
+    cannot be reached at all."""
+    replies, unanswered = ask_each(address, port, {q: (q.name, q.rrtype) for q in qs}, timeout)
     if not replies and qs:
-        return f"timeout after {timeout:g} s"
-    for q, _, _ in pending.values():
-        replies[q] = "timeout"
+        why = next(iter(unanswered.values()), "timeout")
+        return f"timeout after {timeout:g} s" if why == "timeout" else why
+    out: dict[Question, Reply] = {}
     for q in qs:
-        replies.setdefault(q, "cannot build the query")
-    return replies
+        reply = replies.get(q)
+        if reply is None:
+            out[q] = unanswered.get(q, "timeout")
+        else:
+            out[q] = reply.problem or reply.values
+    return out
 
 
 # -- the pure core ---------------------------------------------------------------------
