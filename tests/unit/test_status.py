@@ -222,3 +222,36 @@ def test_cli_config_error_is_unknown_for_nagios(
     assert out.startswith("KISSHA UNKNOWN - ") and out.count("\n") == 1
     assert main(["-c", missing, "status", "--nagios", "--stale-after", "soon"]) == 3
     assert "--stale-after: not a duration: 'soon'" in capsys.readouterr().out
+
+
+def test_questions_stop_at_the_bound_and_never_read_the_zones_past_it(tmp_path: Path) -> None:
+    """40 names from the first zones on; the rest are counted, not read: the last zone's
+    file does not even exist, which reading it would raise."""
+    from kissha.config import parse
+    from kissha.observe.status import MAX_NAMES, questions
+
+    for i in range(15):
+        (tmp_path / f"z{i:02}.example.zone").write_text(
+            f"$ORIGIN z{i:02}.example.\n@ IN SOA ns h 1 1 1 1 1\n"
+            "www 300 IN A 198.51.100.11 ; Enable failover\n"
+            "www 300 IN AAAA 2001:db8:1::11 ; Enable failover\n"
+            "standby 300 IN A 198.51.100.12 ; Enable failover\n"
+            "standby 300 IN AAAA 2001:db8:1::12 ; Enable failover\n"
+        )
+    cfg = parse(
+        {
+            "nodes": {
+                "fishfinger": {"fqdn": "fishfinger.example.org", "ipv4": "198.51.100.11"},
+                "blowfish": {"fqdn": "blowfish.example.org", "ipv4": "198.51.100.12"},
+            },
+            "dns": {
+                "zones_dir": str(tmp_path),
+                "zones": ["*.zone", {"name": "gone.example", "file": "missing.zone"}],
+            },
+        },
+        base=tmp_path,
+    )
+    qs, skipped = questions(cfg)
+    assert len([q for q in qs if q.role != "soa"]) == MAX_NAMES == 40
+    assert {q.zone for q in qs} == {f"z{i:02}.example." for i in range(10)}
+    assert skipped == 6  # five zones past the bound, and the missing file, never opened

@@ -99,12 +99,14 @@ class Report:
 
 
 def questions(config: Config) -> tuple[list[Question], int]:
-    """Per zone its SOA and its first master and standby A and AAAA names, for at most
-    MAX_NAMES names in all; also how many zones were left out for that bound."""
+    """Per zone its SOA and its first master and standby A and AAAA names, from the
+    first zones on, for at most MAX_NAMES names in all; also how many zones were left
+    out for that bound. Zones past the bound are counted, never read: a status or a
+    page write costs the same with 6 zones or 5,000."""
     out: list[Question] = []
     names = 0
-    skipped = 0
-    for ref in zone_refs(config.dns):
+    refs = zone_refs(config.dns)
+    for asked, ref in enumerate(refs):
         try:
             marked = scan(ref.read(), ref.name, str(ref.path)).marked
         except ZoneError:
@@ -115,12 +117,11 @@ def questions(config: Config) -> tuple[list[Question], int]:
                 (rec.role, rec.rrtype), Question(ref.name, rec.owner, rec.rrtype, rec.role)
             )
         if names + len(picked) > MAX_NAMES:
-            skipped += 1
-            continue
+            return out, len(refs) - asked
         names += len(picked)
         out.append(Question(ref.name, ref.name, "SOA", "soa"))
         out.extend(picked[k] for k in sorted(picked))
-    return out, skipped
+    return out, 0
 
 
 # -- asking one nameserver (I/O) -------------------------------------------------------
