@@ -19,6 +19,9 @@ from kissha.config.ops import DaemonConfig as DaemonConfig
 from kissha.config.ops import MetricsConfig as MetricsConfig
 from kissha.config.ops import PageConfig as PageConfig
 from kissha.config.ops import parse_daemon, parse_metrics, parse_page
+from kissha.config.sites import Site as Site
+from kissha.config.sites import SiteName as SiteName
+from kissha.config.sites import parse_sites, site_names
 from kissha.config.tomlcheck import (
     Reader,
     argv,
@@ -93,6 +96,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     page: PageConfig = field(default_factory=PageConfig)
     notify: NotifyConfig | None = None  # None: no [notify], nothing imported
+    sites: tuple[Site, ...] = ()  # [[sites]]: what the nodes serve besides their own FQDNs
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -103,6 +107,10 @@ class Config:
     @property
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
+
+    def site_names(self) -> tuple[SiteName, ...]:
+        """Every name the nodes serve (sites, aliases, standby names, node FQDNs)."""
+        return site_names(self.sites, self.nodes, self.health.probes)
 
 
 def _glob_problem(pattern: str) -> str | None:
@@ -164,6 +172,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "metrics",
             "page",
             "notify",
+            "sites",
         },
         "",
     )
@@ -183,6 +192,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     daemon = parse_daemon(r, r.table(data, "daemon", ""))
     metrics = parse_metrics(r, r.table(data, "metrics", ""), base)
     page = parse_page(r, data, base)
+    sites = parse_sites(r, data, nodes)
     notify = None
     if "notify" in data:  # the parser is imported only for configs that have the table
         from kissha.notify.settings import parse_notify
@@ -203,6 +213,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         metrics=metrics,
         page=page,
         notify=notify,
+        sites=sites,
     )
 
 
