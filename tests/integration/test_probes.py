@@ -118,6 +118,41 @@ def test_refused_and_retried() -> None:
     assert (r.ok, r.detail, r.attempts) == (False, "connection refused", 2)
 
 
+def test_the_next_attempt_starts_beside_one_that_hangs() -> None:
+    """Attempts overlap: the second connects while the first is still open (it hangs
+    without an answer), and its answer wins. Sequential attempts would have closed the
+    first at its timeout before the second connected."""
+    events: list[str] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(10)
+
+        def serve() -> None:
+            first, _ = listener.accept()  # hangs: never answered
+            second, _ = listener.accept()
+            first.setblocking(False)
+            try:  # the request it sent is there; then EOF if the client had closed it
+                while first.recv(4096):
+                    pass
+                events.append("first closed before the second connected")
+            except BlockingIOError:
+                events.append("first still open")
+            with second:
+                second.recv(4096)
+                second.sendall(b"HTTP/1.0 200 OK\r\n\r\nWelcome to " + FQDN.encode() + b"!\n")
+            first.close()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        hc = HealthConfig(probes=(), timeout=2.0, retries=1)
+        http = ProbeSpec("http", "http", listener.getsockname()[1], expect="Welcome to {fqdn}")
+        r = probe_once(NODE, "ipv4", http, hc)
+        t.join(10)
+    assert events == ["first still open"]
+    assert (r.ok, r.attempts) == (True, 2), r.detail
+
+
 def test_timeout_names_the_stage() -> None:
     # A listener that never accepts: TCP connects (the kernel's backlog), TLS never starts.
     with socket.socket() as s:
