@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import ZONE_TEMPLATE, LoopbackSite
+from lab.site import ZONE_TEMPLATE, LoopbackSite
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kissha.core.model import Node
+from kissha.core.zonefile import check, plan_zone, scan
+from kissha.core.zonename import absolute, first_label
 from kissha.errors import ZoneError
-from kissha.model import Node
-from kissha.zonefile import check, plan_zone, scan
-from kissha.zonename import absolute, first_label
 
 MASTER = Node("blowfish", "blowfish.example.org", "198.51.100.12", "2001:db8:1::12")
 STANDBY = Node("fishfinger", "fishfinger.example.org", "198.51.100.11", "2001:db8:1::11")
