@@ -12,6 +12,18 @@ class KisshaError(Exception):
         super().__init__(message or (self.__doc__ or "").strip())
 
 
+# Problems shown in one message: a config with thousands of unknown keys once printed
+# 15 MB. The rest are counted ("... and N more"); ``problems`` keeps them all.
+MAX_SHOWN = 50
+
+
+def capped(items: list[str], limit: int = MAX_SHOWN) -> list[str]:
+    """The first ``limit`` items, then "... and N more" if there were more."""
+    if len(items) <= limit:
+        return list(items)
+    return [*items[:limit], f"... and {len(items) - limit} more"]
+
+
 class ConfigError(KisshaError):
     """The configuration is invalid."""
 
@@ -24,7 +36,8 @@ class ConfigError(KisshaError):
         if len(problems) == 1:
             message = f"{where}{problems[0]}"
         else:
-            message = f"{where}{len(problems)} problems:\n  " + "\n  ".join(problems)
+            shown = capped(problems)
+            message = f"{where}{len(problems)} problems:\n  " + "\n  ".join(shown)
         super().__init__(message)
 
 

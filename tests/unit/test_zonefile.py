@@ -179,7 +179,7 @@ def test_node_without_ipv6_is_fine_when_no_aaaa_is_marked() -> None:
             ["z.zone:3", "needs one address"],
         ),
         ("www IN A ; Enable failover\n", ["z.zone:3", "needs one address"]),
-        ("www IN A ( 192.0.2.1\n", ["z.zone", "never closed"]),
+        ("www IN A ( 192.0.2.1\n", ["z.zone:3", "never closed"]),
         ("www IN A 192.0.2.1 ) ; Enable failover\n", ["z.zone:3", "')' without '('"]),
         ("@ IN SOA ns1 hostmaster 1 2 3 4 5\n", ["z.zone:3", "second SOA"]),
     ],
@@ -193,14 +193,14 @@ def test_zone_errors(body: str, fragments: list[str]) -> None:
 
 def test_no_soa() -> None:
     text = "$TTL 300\n@ IN NS ns1\nwww 300 IN A 192.0.2.10 ; Enable failover\n"
-    with pytest.raises(ZoneError, match=r"^z\.zone: no SOA record found$"):
+    with pytest.raises(ZoneError, match=r"^z\.zone:1: no SOA record found$"):
         plan_zone("example.org.", Path("z.zone"), text, TARGETS, "epoch", NOW)
 
 
 def test_unclosed_parenthesis() -> None:
     text = "@ IN SOA ns1 hostmaster (\n 1700000000 3600 900 604800 300\n@ IN NS ns1\n"
     text += "www 300 IN A 192.0.2.10 ; Enable failover\n"
-    with pytest.raises(ZoneError, match=r"z\.zone: '\(' is never closed"):
+    with pytest.raises(ZoneError, match=r"^z\.zone:1: '\(' is never closed$"):
         plan_zone("example.org.", Path("z.zone"), text, TARGETS, "epoch", NOW)
 
 

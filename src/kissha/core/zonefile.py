@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from kissha.core import zonelint, zonename
 from kissha.core.model import RRTYPE_FAMILY, Family, Node
 from kissha.errors import ZoneError
 
 MARKER = "Enable failover"
 _MARKER_RE = re.compile(r";\s*Enable failover(?:\s+(master|standby))?\b", re.IGNORECASE)
-# A token with its span: a quoted string, a comment, a parenthesis, or a word
-# (backslash escapes included).
-_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"?|;[^\n]*|[()]|(?:[^\s;()"\\]|\\.)+')
+# A token with its span: a quoted string (group 1: its closing quote), a comment, a
+# parenthesis, or a word (backslash escapes included).
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*(")?|;[^\n]*|[()]|(?:[^\s;()"\\]|\\.)+')
+# The rest of a quoted string that an earlier line opened: nsd reads a newline inside
+# quotes as part of the string, so the string (and its record) go on.
+_QUOTE_REST_RE = re.compile(r'(?:[^"\\]|\\.)*(")?')
 _TTL_RE = re.compile(r"^(?:\d+[wdhms]?)+$", re.IGNORECASE)
 _CLASS_RE = re.compile(r"^(?:IN|CH|CS|HS|CLASS\d+)$", re.IGNORECASE)
 _SLOW_RE = re.compile(r'["()\\]')
@@ -121,14 +125,6 @@ class ZonePlan:
         return {k: self.previous_for(k) for k in self.answers}
 
 
-def _absolute(name: str, origin: str) -> str:
-    if name == "@":
-        return origin
-    if name.endswith(".") and not name.endswith("\\."):
-        return name.lower()
-    return f"{name}.{origin}".lower() if origin != "." else f"{name}.".lower()
-
-
 def _is_ttl_or_class(word: str) -> bool:
     if word[0].isdigit():
         return _TTL_RE.match(word) is not None
@@ -136,48 +132,81 @@ def _is_ttl_or_class(word: str) -> bool:
 
 
 class _Scanner:
-    """One pass over a zone file's lines; see ``scan``."""
+    """One pass over a zone file's lines; see ``scan`` and ``check``.
 
-    def __init__(self, zone: str, where: str) -> None:
+    ``strict``: the first problem raises ZoneError (planning); otherwise every problem is
+    collected with its line and the scan goes on (check-config). ``lint`` also collects
+    comments that almost match the mark.
+    """
+
+    def __init__(self, zone: str, where: str, strict: bool = True, lint: bool = False) -> None:
         self.where = where
         self.origin = zone.lower() if zone.endswith(".") else zone.lower() + "."
+        self.strict = strict
+        self.lint = lint
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
         self.marked: list[MarkedRecord] = []
         self.rrsets: dict[tuple[str, str], list[tuple[int, str]]] = {}
         self.serial: Token | None = None
         self.has_include = False
-        self.last_owner: str | None = None
+        # nsd and dnspython give the zone's name to leading records without an owner.
+        # None: unknown, right after $INCLUDE (nsd takes the included file's last owner).
+        self.last_owner: str | None = self.origin
+
+    def problem(self, line: int, message: str) -> None:
+        text = f"{self.where}:{line + 1}: {message}"
+        if self.strict:
+            raise ZoneError(text)
+        self.problems.append(text)
 
     def directive(self, words: list[str]) -> None:
         name = words[0].upper()
         if name == "$ORIGIN" and len(words) > 1:
-            self.origin = _absolute(words[1], self.origin)
+            self.origin = zonename.absolute(words[1], self.origin)
         elif name == "$INCLUDE":
             self.has_include = True
+            self.last_owner = None
 
     def owner(self, blank: bool, first: str) -> str | None:
         if blank:
             return self.last_owner
-        self.last_owner = _absolute(first, self.origin)
+        self.last_owner = zonename.absolute(first, self.origin)
         return self.last_owner
 
     def mark(
         self, owner: str | None, rrtype: str, rdata: list[Token], mark: re.Match[str], line: int
     ) -> None:
-        where = f"{self.where}:{line + 1}"
         if rrtype not in ("A", "AAAA"):
-            raise ZoneError(
-                f"{where}: '; {MARKER}' on a {rrtype} record: only A and AAAA records can fail over"
+            self.problem(
+                line, f"'; {MARKER}' on a {rrtype} record: only A and AAAA records can fail over"
             )
+            return
         if owner is None:
-            raise ZoneError(f"{where}: marked record has no owner name")
+            self.problem(
+                line,
+                "marked record without an owner name right after $INCLUDE: nsd gives it the "
+                "last owner of the included file, which kissha does not read; write the name",
+            )
+            return
         if len(rdata) != 1:
-            raise ZoneError(f"{where}: marked {rrtype} record needs one address")
+            self.problem(line, f"marked {rrtype} record needs one address")
+            return
         explicit = mark.group(1)
         if explicit:
             role = explicit.lower()
         else:
-            role = "standby" if owner.split(".", 1)[0] == "standby" else "master"
+            role = "standby" if zonename.first_label(owner) == "standby" else "master"
         self.marked.append(MarkedRecord(owner, rrtype, rdata[0], role, explicit is not None))
+
+    def comment(self, text: str, owner: str | None, line: int) -> re.Match[str] | None:
+        """The mark in a record's comment, if any; with ``lint``, note a near miss."""
+        mark = _MARKER_RE.search(text)
+        if self.lint:
+            why = zonelint.near_miss(text, mark, owner)
+            if why:
+                self.warnings.append(f"{self.where}:{line + 1}: {why}")
+        return mark
 
     def fast(self, n: int, line: str) -> None:
         """A line without quotes, parentheses or escapes: whitespace splits it exactly."""
@@ -198,11 +227,11 @@ class _Scanner:
             return
         rrtype = words[j].upper()
         if rrtype == "SOA":
-            self.record(self.tokens(n, line), blank, n)  # spans needed for the serial
+            self.record(self.tokens(n, line)[0], blank, n)  # spans needed for the serial
             return
         if (rrtype == "A" or rrtype == "AAAA") and owner is not None and j + 1 < len(words):
             self.rrsets.setdefault((owner, rrtype), []).append((n, words[j + 1]))
-        mark = _MARKER_RE.search(";" + comment) if sep else None
+        mark = self.comment(";" + comment, owner, n) if sep else None
         if mark is not None:
             rest = words[j + 1 :]
             if len(rest) == 1:
@@ -214,8 +243,27 @@ class _Scanner:
             self.mark(owner, rrtype, rdata, mark, n)
 
     @staticmethod
-    def tokens(n: int, line: str) -> list[Token]:
-        return [Token(m.group(), n, m.start(), m.end()) for m in _TOKEN_RE.finditer(line)]
+    def tokens(n: int, line: str, in_quote: bool = False) -> tuple[list[Token], bool]:
+        """The tokens of a line, and whether it ends inside a quoted string.
+
+        ``in_quote``: an earlier line opened a string; its rest comes first, as a token
+        whose text gets the opening quote back (it is never rewritten, only classified).
+        """
+        out: list[Token] = []
+        pos = 0
+        if in_quote:
+            m = _QUOTE_REST_RE.match(line)
+            assert m is not None  # the pattern matches the empty string
+            out.append(Token('"' + m.group(), n, 0, m.end()))
+            if m.group(1) is None:
+                return out, True
+            pos = m.end()
+        open_quote = False
+        for m in _TOKEN_RE.finditer(line, pos):
+            text = m.group()
+            out.append(Token(text, n, m.start(), m.end()))
+            open_quote = text[0] == '"' and m.group(1) is None
+        return out, open_quote
 
     def record(self, tokens: list[Token], blank: bool, first_line: int) -> None:
         """A record from its tokens (with spans), over one line or several."""
@@ -233,38 +281,39 @@ class _Scanner:
         rdata = rest[i + 1 :]
         if rrtype == "SOA":
             if len(rdata) < 3:
-                raise ZoneError(f"{self.where}:{first_line + 1}: SOA record without a serial")
-            if self.serial is not None:
-                raise ZoneError(f"{self.where}:{rdata[2].line + 1}: a second SOA record")
-            self.serial = rdata[2]
+                self.problem(first_line, "SOA record without a serial")
+            elif self.serial is not None:
+                self.problem(rdata[2].line, "a second SOA record")
+            else:
+                self.serial = rdata[2]
         if rrtype in ("A", "AAAA") and owner is not None and rdata:
             self.rrsets.setdefault((owner, rrtype), []).append((rdata[0].line, rdata[0].text))
+        marked = False
         for t in tokens:
             if t.text[0] == ";":
-                mark = _MARKER_RE.search(t.text)
-                if mark:
+                mark = self.comment(t.text, owner, t.line)
+                if mark and not marked:
+                    marked = True
                     self.mark(owner, rrtype, rdata, mark, first_line)
-                    return
+                    if not self.lint:
+                        return
 
 
-def scan(text: str, zone: str, where: str = "") -> ZoneScan:
-    """Find the marked records, the serial and the address RRsets of a zone file's text.
-
-    ``zone`` is the zone's name (the initial origin); ``where`` names the file in errors.
-    """
-    sc = _Scanner(zone, where or zone)
+def _scan(sc: _Scanner, text: str) -> ZoneScan:
     lines = text.split("\n")
-    pending: list[Token] = []  # tokens of a record spanning lines in parentheses
+    pending: list[Token] = []  # tokens of a record spanning lines (parentheses, quotes)
     pending_blank = False
-    first = 0
+    first = 0  # the line where the pending record starts
     depth = 0
+    in_quote = False
+    quote_line = 0  # the line where the open string starts
     for n, line in enumerate(lines):
-        if depth == 0 and _SLOW_RE.search(line) is None:
+        if depth == 0 and not in_quote and _SLOW_RE.search(line) is None:
             sc.fast(n, line)
             continue
         # Slow path: parentheses, quotes or escapes, possibly over several lines.
-        tokens = sc.tokens(n, line)
-        if depth == 0:
+        tokens, ends_in_quote = sc.tokens(n, line, in_quote)
+        if depth == 0 and not in_quote:
             words = [t.text for t in tokens if t.text[0] != ";"]
             if not words:
                 continue
@@ -274,19 +323,30 @@ def scan(text: str, zone: str, where: str = "") -> ZoneScan:
             pending = []
             pending_blank = line[0] in " \t"
             first = n
+        if ends_in_quote and not in_quote:
+            quote_line = n
+        in_quote = ends_in_quote
+        unbalanced = False
         for t in tokens:
             if t.text == "(":
                 depth += 1
             elif t.text == ")":
                 depth -= 1
                 if depth < 0:
-                    raise ZoneError(f"{sc.where}:{n + 1}: ')' without '('")
+                    sc.problem(n, "')' without '('")
+                    unbalanced = True
+                    break
+        if unbalanced:  # collecting: drop this record, read on from the next line
+            depth, in_quote, pending = 0, False, []
+            continue
         pending.extend(tokens)
-        if depth == 0:
+        if depth == 0 and not in_quote:
             sc.record(pending, pending_blank, first)
             pending = []
-    if depth > 0:
-        raise ZoneError(f"{sc.where}: '(' is never closed")
+    if in_quote:
+        sc.problem(quote_line, "a quoted string is never closed")
+    elif depth > 0:
+        sc.problem(first, "'(' is never closed")
     return ZoneScan(
         origin=sc.origin,
         lines=tuple(lines),
@@ -295,6 +355,56 @@ def scan(text: str, zone: str, where: str = "") -> ZoneScan:
         rrsets={k: tuple(v) for k, v in sc.rrsets.items()},
         has_include=sc.has_include,
     )
+
+
+def scan(text: str, zone: str, where: str = "") -> ZoneScan:
+    """Find the marked records, the serial and the address RRsets of a zone file's text.
+
+    ``zone`` is the zone's name (the initial origin); ``where`` names the file in errors.
+    Raises ZoneError, naming the file and line, at the first problem.
+    """
+    return _scan(_Scanner(zone, where or zone), text)
+
+
+@dataclass(frozen=True)
+class ZoneCheck:
+    """Every problem of a zone file's text (each ``file:line: ...``), and the warnings."""
+
+    scan: ZoneScan
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def check(text: str, zone: str, where: str = "") -> ZoneCheck:
+    """Like ``scan``, but collect every problem instead of stopping at the first.
+
+    Also what planning would refuse later (no SOA, a serial that is not a number) and,
+    as warnings, comments on records that almost match the mark.
+    """
+    sc = _Scanner(zone, where or zone, strict=False, lint=True)
+    s = _scan(sc, text)
+    if s.serial is None:
+        sc.problems.append(no_soa(sc.where))
+    elif _serial_value(s.serial) is None:
+        sc.problems.append(_bad_serial(sc.where, s.serial))
+    return ZoneCheck(s, tuple(sc.problems), tuple(sc.warnings))
+
+
+def no_soa(where: str) -> str:
+    # nsd refuses the zone; line 1 is where an editor should look (there is no SOA line).
+    return f"{where}:1: no SOA record found"
+
+
+def _serial_value(token: Token) -> int | None:
+    # ASCII digits only: int() would also take "+5", "1_000" and other scripts' digits.
+    if not (token.text.isascii() and token.text.isdigit()):
+        return None
+    value = int(token.text)
+    return value if value < SERIAL_MOD else None
+
+
+def _bad_serial(where: str, token: Token) -> str:
+    return f"{where}:{token.line + 1}: SOA serial is not a 32-bit number: {token.text!r}"
 
 
 def serial_gt(a: int, b: int) -> bool:
@@ -363,15 +473,10 @@ def plan_zone(
             changes.append(RecordChange(t.line, rec.owner, rec.rrtype, rec.role, t.text, address))
     answers = {(r.owner, r.rrtype): s.rrsets[(r.owner, r.rrtype)] for r in s.marked}
     if s.serial is None:
-        raise ZoneError(f"{where}: no SOA record found")
-    try:
-        old_serial = int(s.serial.text)
-        if not 0 <= old_serial < SERIAL_MOD:
-            raise ValueError
-    except ValueError:
-        raise ZoneError(
-            f"{where}:{s.serial.line + 1}: SOA serial is not a 32-bit number: {s.serial.text!r}"
-        ) from None
+        raise ZoneError(no_soa(where))
+    old_serial = _serial_value(s.serial)
+    if old_serial is None:
+        raise ZoneError(_bad_serial(where, s.serial))
     blanks: dict[int, list[tuple[int, int]]] = {}
     for t in [rec.address for rec in s.marked] + [s.serial]:
         blanks.setdefault(t.line, []).append((t.start, t.end))
