@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
 
 from kissha import config as configmod
 from kissha.config import Config
-from kissha.core.model import Decision, NodeHealth, Roles
+from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
 from kissha.engine.daemon import Daemon, one_line
-from kissha.engine.failover import RunReport
+from kissha.engine.failover import Prober, RunReport
 from kissha.errors import LockHeld, ZoneError
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-minimal.toml"
@@ -38,7 +39,8 @@ def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture
     ]
     calls: list[float] = []
 
-    def runner(config: Config, now: float) -> RunReport:
+    def runner(config: Config, now: float, prober: Prober) -> RunReport:
+        assert prober(config.nodes, config.health, None) == []  # the round's results
         calls.append(now)
         outcome = outcomes.pop(0)
         if not outcomes:
@@ -48,7 +50,9 @@ def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture
         assert isinstance(outcome, RunReport)
         return outcome
 
-    daemon = Daemon(CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner)
+    daemon = Daemon(
+        CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner, prober=lambda *_: []
+    )
     with caplog.at_level(logging.INFO, logger="kissha.engine.daemon"):
         assert daemon.serve() == 0
     assert len(calls) == 6
@@ -98,3 +102,33 @@ def test_a_busy_metrics_port_is_a_config_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"metrics\.listen: cannot listen on 127\.0\.0\.1"):
             Daemon(path, configmod.load(path)).serve()
         assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_probe_rounds_overlap_and_the_engine_takes_them_in_tick_order() -> None:
+    """A probe round that outlasts the interval (a black hole) does not hold back the
+    next ticks' rounds; the engine still takes the results in tick order."""
+    started: list[int] = []
+    released = threading.Event()
+    overlapped: list[bool] = []
+
+    def prober(*_: object) -> list[ProbeResult]:
+        n = len(started)
+        started.append(n)
+        if n == 0:  # hangs until the third tick's round has started beside it
+            overlapped.append(released.wait(10))
+        elif n == 2:
+            released.set()
+        return [ProbeResult("fishfinger", f"round{n}", "ipv4", "", True, "", True)]
+
+    taken: list[str] = []
+
+    def runner(config: Config, now: float, given: Prober) -> RunReport:
+        taken.append(given(config.nodes, config.health, None)[0].probe)
+        if len(taken) == 4:
+            daemon.stopping = True
+        return report(False)
+
+    daemon = Daemon(CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner, prober=prober)
+    assert daemon.serve() == 0
+    assert overlapped == [True]
+    assert taken == ["round0", "round1", "round2", "round3"]

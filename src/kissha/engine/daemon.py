@@ -1,4 +1,11 @@
-"""kissha daemon: failover runs on a fixed cadence in one process, until SIGTERM."""
+"""kissha daemon: failover runs on a fixed cadence in one process, until SIGTERM.
+
+Each tick starts a probe round in a thread; the engine (decide, plan, apply, verify)
+takes the rounds' results in tick order, one run each, under the same lock and state
+as cron. Probe rounds overlap when a black-holed node makes them outlast the interval:
+rounds started 1 s apart finish 1 s apart, so a pulled cable is counted down in
+seconds, not in rounds of (retries + 1) x timeout that each wait for the one before.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import select
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -22,12 +30,53 @@ if TYPE_CHECKING:
     from http.server import HTTPServer
 
     from kissha.config import Config
-    from kissha.engine.failover import RunReport
+    from kissha.core.model import ProbeResult
+    from kissha.engine.failover import Prober, RunReport
 
 log = logging.getLogger(__name__)
 
-# One round: kissha.engine.failover.run, or a stand-in in tests.
-Runner = Callable[["Config", float], "RunReport"]
+# One engine run on a round's probe results: kissha.engine.failover.run with the
+# results as its prober, or a stand-in in tests.
+Runner = Callable[["Config", float, "Prober"], "RunReport"]
+MAX_ROUNDS_IN_FLIGHT = 16
+
+
+def _run(config: Config, now: float, prober: Prober) -> RunReport:
+    from kissha.engine.failover import run
+
+    return run(config, now, prober=prober)
+
+
+class _ProbeRound:
+    """One tick's probes, in a thread of their own; ``done`` is set when they are in."""
+
+    def __init__(self, config: Config, prober: Prober, wake_fd: int) -> None:
+        self.config = config
+        self.results: list[ProbeResult] | None = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        self._prober, self._wake_fd = prober, wake_fd
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        from kissha.probes.tofu import ProbeContext
+
+        try:
+            # Its own TOFU context: fingerprints first seen are written by this round.
+            context = ProbeContext.load(self.config.state_dir)
+            self.results = self._prober(self.config.nodes, self.config.health, context)
+            context.save()
+        except Exception as exc:  # reported by the engine's thread, in order
+            self.error = exc
+        finally:
+            self.done.set()
+            with contextlib.suppress(OSError):
+                os.write(self._wake_fd, b"r")  # wake the loop's select()
+
+    def given(self, *_: object) -> list[ProbeResult]:
+        """The prober the engine run receives: this round's results."""
+        assert self.results is not None
+        return self.results
 
 
 class Daemon:
@@ -41,12 +90,14 @@ class Daemon:
         interval: float | None = None,
         verbose: bool = False,
         runner: Runner | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.config_path = config_path
         self.config = config
         self.interval_override = interval
         self.verbose = verbose
-        self.runner = runner
+        self.runner = runner or _run
+        self.prober = prober
         self.stopping = False
         self.reloading = False
         self.metrics_text = ""  # the last rendered metrics, for the HTTP endpoint
@@ -89,7 +140,7 @@ class Daemon:
                 self.interval,
                 os.getpid(),
             )
-            self._loop(rfd)
+            self._loop(rfd, wfd)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -100,38 +151,55 @@ class Daemon:
         log.info("daemon stopped")
         return 0
 
-    def _loop(self, wake_fd: int) -> None:
+    def _rounds_in_flight(self) -> int:
+        """Enough overlapping probe rounds to start one every tick while black holes
+        make each last its longest."""
+        from kissha.probes import round_limit
+
+        longest = round_limit(self.config.health) + 1.0
+        return min(MAX_ROUNDS_IN_FLIGHT, math.ceil(longest / self.interval) + 1)
+
+    def _loop(self, wake_fd: int, wake_write_fd: int) -> None:
+        if self.prober is None:
+            from kissha.probes import run_round
+
+            self.prober = run_round
         start, k = time.monotonic(), 0
         next_round = start
+        probing: deque[_ProbeRound] = deque()
         while not self.stopping:
             if self.reloading:
                 self.reloading = False
                 if self.reload():
                     start, k = time.monotonic(), 0
                     next_round = start + self.interval
+                    probing.clear()  # rounds of the old config: their threads run out
             now = time.monotonic()
             if now >= next_round:
-                self.round()
+                if len(probing) < self._rounds_in_flight():
+                    probing.append(_ProbeRound(self.config, self.prober, wake_write_fd))
+                else:
+                    log.debug("%d probe rounds still out; this tick is skipped", len(probing))
                 # A fixed cadence: rounds start at start + k * interval, never drifting;
-                # ticks missed by a slow round are skipped, not run back to back.
-                now = time.monotonic()
+                # ticks missed by a slow engine run are skipped, not run back to back.
                 k = max(k + 1, math.ceil((now - start) / self.interval))
                 next_round = start + k * self.interval
+            if probing and probing[0].done.is_set():
+                self.round(probing.popleft())
                 continue
             with contextlib.suppress(InterruptedError):
-                select.select([wake_fd], [], [], next_round - now)
+                select.select([wake_fd], [], [], max(0.0, next_round - time.monotonic()))
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_fd, 512):
                     pass
 
-    def round(self) -> None:
-        """One failover run; every failure is logged and the daemon goes on."""
-        if self.runner is None:
-            from kissha.engine.failover import run
-
-            self.runner = run
+    def round(self, probes: _ProbeRound) -> None:
+        """One engine run on a probe round's results; every failure is logged and the
+        daemon goes on."""
         try:
-            report = self.runner(self.config, time.time())
+            if probes.error is not None:
+                raise probes.error
+            report = self.runner(self.config, time.time(), probes.given)
             self._lock_held = False
         except LockHeld as exc:
             # Once per stretch: a long cron run must not fill the journal at every tick.
