@@ -389,3 +389,21 @@ def test_shipped_example_page_section_loads_when_uncommented(tmp_path: Path) -> 
     assert cfg.page == configmod.PageConfig(
         dir=Path("/var/www/htdocs/kissha"), title="example.org failover"
     )
+
+
+def test_relative_config_path_gives_absolute_zone_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kissha -c kissha.toml from the config's directory: nsd-checkzone runs inside
+    zones_dir, so a zone path relative to the caller's directory would not be found."""
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "zones" / "example.org.zone").write_text("")
+    (tmp_path / "kissha.toml").write_text(
+        '[nodes.a]\nfqdn = "a.example.org"\nipv4 = "198.51.100.11"\n'
+        '[nodes.b]\nfqdn = "b.example.org"\nipv4 = "198.51.100.12"\n'
+        '[dns]\nzones_dir = "zones"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = configmod.load("kissha.toml")
+    assert cfg.dns.zones_dir == tmp_path / "zones"
+    assert all(ref.path.is_absolute() for ref in zone_refs(cfg.dns))

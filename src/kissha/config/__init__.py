@@ -151,7 +151,8 @@ def load(path: Path | str = DEFAULT_PATH) -> Config:
         raise ConfigError([f"not UTF-8: {exc}"], str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"invalid TOML: {exc}"], str(path)) from None
-    return parse(data, source=str(path), base=path.parent)
+    # Absolute: nsd-checkzone runs in zones_dir, so a relative zone path would miss.
+    return parse(data, source=str(path), base=path.absolute().parent)
 
 
 def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -> Config:
