@@ -97,7 +97,9 @@ def sends(kind: str, me: str | None, master: str | None, cluster_events: str) ->
 def notice(kind: str, events: Sequence[Mapping[str, Any]], ctx: render.Context) -> dict[str, Any]:
     main = events[-1] if kind in MASTER_CHANGES else events[0]
     fields = {
-        k: main[k] for k in ("node", "family", "from", "to", "standby", "reason") if k in main
+        k: main[k]
+        for k in ("node", "family", "from", "to", "master", "standby", "cause", "reason")
+        if k in main
     }
     return {
         "id": "e" + "+".join(str(e.get("id")) for e in events),
