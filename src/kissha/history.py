@@ -15,8 +15,10 @@ About once an hour a rewrite drops what is older than the history and merges buc
 older than two hours into the timeline's columns (15 minutes for 3 days): the page
 cannot show more detail than that, and a 3-day file then holds ~470 lines, not 4,320,
 so writing the page reads 60 KB instead of 800. The file is informational: a torn last
-line (a crash mid-write) is cut off, unreadable lines are skipped with a warning, and
-nothing here can fail a run.
+line (a crash mid-write) is cut off, unreadable lines (anything but a bucket of the
+right shape) are skipped with a warning and dropped by the next rewrite, which sets
+the file as it was aside first (``history.jsonl.bad-<UTC time>``), and nothing here
+can fail a run.
 """
 
 from __future__ import annotations
