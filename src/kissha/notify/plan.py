@@ -68,21 +68,24 @@ class Box:
 
 
 def _notice(raw: Any, where: str) -> dict[str, Any]:
-    """A waiting notice as ``notice``, ``reminder`` and ``select`` make them."""
-    n = of.obj(raw, where)
+    """A waiting notice as ``notice``, ``reminder`` and ``select`` make them (a copy,
+    with ``events`` and ``fields`` always there)."""
+    n = dict(of.obj(raw, where))
     for key in ("id", "kind", "node", "title", "text"):
         of.text(n.get(key), f"{where}.{key}")
     if n.get("severity") not in SEVERITIES:
         raise of.Bad(f"{where}.severity: not one of {', '.join(SEVERITIES)}")
     of.timestamp(n.get("time"), f"{where}.time")
-    for i, e in enumerate(of.seq(n.get("events", []), f"{where}.events")):
+    n["events"] = of.seq(n.get("events", []), f"{where}.events")
+    for i, e in enumerate(n["events"]):
         e = of.obj(e, f"{where}.events[{i}]")
         if "time" in e:
             of.timestamp(e["time"], f"{where}.events[{i}].time")
-    of.opt_obj(n, "fields", where)
-    for x in of.seq(n.get("folds", []), f"{where}.folds"):
-        of.text(x, f"{where}.folds")
-    return dict(n)
+    n["fields"] = of.opt_obj(n, "fields", where)
+    if "folds" in n:
+        for x in of.seq(n["folds"], f"{where}.folds"):
+            of.text(x, f"{where}.folds")
+    return n
 
 
 def sends(kind: str, me: str | None, master: str | None, cluster_events: str) -> bool:
