@@ -15,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kissha import history, ownfile, status, timeline
-from kissha import state as statefile
-from kissha.model import Pin, iso
+from kissha import ownfile
+from kissha.core.model import Pin, iso
+from kissha.engine import state as statefile
 from kissha.notify import deliver, outbox, plan, render
 from kissha.notify.kinds import KINDS, kind_of
-from kissha.tofu import ProbeContext, Untrusted
+from kissha.observe import history, status, timeline
+from kissha.probes.tofu import ProbeContext, Untrusted
 from tests.unit.test_events import probes, step
 from tests.unit.test_policy import EVEN, cfg
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from kissha import config as configmod
-from kissha import page, pagehtml, timeline
-from kissha.history import Bucket, bucket_of
-from kissha.model import Node, NodeHealth, ProbeResult, Roles
-from kissha.state import State
-from kissha.status import NsView, Observation, Report, judge
+from kissha.core.model import Node, NodeHealth, ProbeResult, Roles
+from kissha.engine.state import State
+from kissha.observe import page, pagehtml, timeline
+from kissha.observe.history import Bucket, bucket_of
+from kissha.observe.status import NsView, Observation, Report, judge
 
 NOW = 1_795_000_020.0
 DAY = 86400
@@ -343,8 +343,8 @@ def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
 ) -> None:
     """The zones are served and the state saved before the page: an unexpected error
     there (a bug; none is known, so one is put in) is a warning, never exit 70."""
-    from kissha.failover import RunReport
-    from kissha.model import Decision
+    from kissha.core.model import Decision
+    from kissha.engine.failover import RunReport
 
     def boom(*args: Any) -> None:
         raise RuntimeError("boom")
