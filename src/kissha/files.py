@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,13 +71,20 @@ class RunLock:
     """An exclusive, non-blocking lock held for a whole run (flock on a file).
 
     The kernel drops it when the process dies, so a crash never leaves a stale lock.
+    The file's content (the holder's pid) is only for the message: whatever it holds
+    (nothing yet, garbage), a lock held is ``LockHeld`` (exit 4), never a crash.
     """
+
+    PID_TRIES = 3  # the holder writes its pid right after it locks: a short wait for it
+    PID_WAIT = 0.01
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
+        # An OSError opening or locking (a read-only or full file system...) goes up as
+        # it is, naming the lock file: an error of the environment, not a held lock.
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -84,15 +92,33 @@ class RunLock:
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                holder = ""
-                with contextlib.suppress(OSError, ValueError):
-                    holder = f" (pid {int(self.path.read_text().split()[0])})"
+                pid = self._holder()
+                holder = f" (pid {pid})" if pid else ""
                 raise LockHeld(f"another kissha run holds {self.path}{holder}") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        # Overwrite, then cut: a reader never sees the file empty between the two.
+        data = f"{os.getpid()}\n".encode()
+        with contextlib.suppress(OSError):  # the pid is a courtesy; the flock is the lock
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
         self._fd = fd
         return self
+
+    def _holder(self) -> int | None:
+        """The holder's pid from the file, if it says one; None if it is empty (written
+        by an older kissha that truncated first), unreadable or not a pid."""
+        for attempt in range(self.PID_TRIES):
+            try:
+                with self.path.open("rb") as f:
+                    first = f.read(32).split(b"\n", 1)[0].strip()
+            except OSError:
+                return None
+            if first.isdigit() and len(first) <= 10:
+                return int(first)
+            if first or attempt == self.PID_TRIES - 1:
+                return None
+            time.sleep(self.PID_WAIT)
+        return None
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:

@@ -125,7 +125,7 @@ def test_one_mail_and_one_webhook_per_failover_and_per_recovery(
     ]
     assert len(mails(sink, VIA_SENDMAIL)) == 2
     assert [h["kind"] for h in hooks(sink)] == ["failover", "failback"]
-    assert [e["kind"] for e in hooks(sink)[1]["events"]] == ["node-up", "failover"]
+    assert [e["kind"] for e in hooks(sink)[1]["events"]] == ["node-up", "failback"]
 
     smtp_mail = next(r for r in sink.of("smtp") if OPS in r.recipients)
     for header in ("Date", "Message-ID", "From", "To", "Subject"):

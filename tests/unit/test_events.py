@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kissha.core import events
-from kissha.core.model import Pin, ProbeResult
+from kissha.core.model import Pin, ProbeResult, Roles
 from kissha.core.policy import decide
 from kissha.engine import state as statefile
 from kissha.engine.failover import RunReport
@@ -77,10 +77,12 @@ def test_a_failover_and_a_failback_with_their_causes() -> None:
     for i in range(4):
         assert step(st, up, EVEN + 300 + 60 * i) == []
     evs = step(st, up, EVEN + 600)
-    assert kinds(evs) == ["node-up", "failover"]
+    assert kinds(evs) == ["node-up", "failback"]  # a recovery, never called a failover
     assert evs[1]["cause"] == "failback"
+    assert (evs[1]["from"], evs[1]["to"]) == ("blowfish", "fishfinger")
     assert st.problems == {}
     assert [e["id"] for e in st.events] == [1, 2, 3, 4]
+    assert (st.failovers, st.failbacks, st.rotations) == (1, 1, 0)
 
 
 def test_one_family_down_names_the_family_and_partial_changes_are_family_events() -> None:
@@ -105,7 +107,7 @@ def test_one_family_down_names_the_family_and_partial_changes_are_family_events(
             st, probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6"), EVEN + 1000 + 60 * i
         )
     ]
-    assert kinds(evs) == ["node-up", "failover"]
+    assert kinds(evs) == ["node-up", "failback"]
 
 
 def test_rotation_and_pins_are_planned_changes_not_failovers() -> None:
@@ -113,12 +115,76 @@ def test_rotation_and_pins_are_planned_changes_not_failovers() -> None:
     up = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
     step(st, up, EVEN)
     evs = step(st, up, EVEN + WEEK)
-    assert kinds(evs) == ["failover"] and evs[0]["cause"] == "rotation"
+    assert kinds(evs) == ["rotation"] and evs[0]["cause"] == "rotation"
     st.pin = Pin("fishfinger")
     st.add_event(EVEN + WEEK + 30, "pin", "pinned to fishfinger")
     evs = step(st, up, EVEN + WEEK + 60)
-    assert evs[0]["cause"] == "rotation"
+    assert kinds(evs) == ["rotation"]
     assert (evs[0]["from"], evs[0]["to"]) == ("blowfish", "fishfinger")
+    assert (st.failovers, st.failbacks, st.rotations) == (0, 0, 2)
+
+
+def test_an_edited_default_master_is_a_rotation_not_a_failback() -> None:
+    st = statefile.State()
+    up = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
+    step(st, up, EVEN, rotation="off")
+    assert st.preferred == "fishfinger"
+    evs = step(st, up, EVEN + 60, rotation="off", default_master="blowfish")
+    assert kinds(evs) == ["rotation"]
+    assert (evs[0]["from"], evs[0]["to"]) == ("fishfinger", "blowfish")
+    assert (st.failovers, st.failbacks, st.rotations) == (0, 0, 1)
+
+
+def test_a_week_that_turns_while_the_preferred_node_is_down_then_its_return_is_a_failback() -> None:
+    st = statefile.State()
+    both = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
+    step(st, both, EVEN)
+    # blowfish, preferred next week, is down when the week turns: fishfinger stays.
+    turn = EVEN + WEEK - 12 * 3600  # Monday 00:00 UTC
+    down = probes(fishfinger="ipv4+ipv6", blowfish="")
+    for i in range(3):
+        step(st, down, turn - 180 + 60 * i)
+    assert step(st, down, turn) == []
+    assert st.preferred == "blowfish" and st.roles is not None
+    assert st.roles.master == "fishfinger"
+    evs = [e for i in range(5) for e in step(st, both, turn + 60 * (i + 1))]
+    assert kinds(evs) == ["node-up", "failback"]
+    assert (st.failovers, st.failbacks, st.rotations) == (0, 1, 0)
+
+
+def test_states_from_before_the_split_call_a_failback_a_failback(tmp_path: Path) -> None:
+    st = statefile.State()
+    st.add_event(EVEN, "failover", "master a -> b", cause="failback", **{"from": "a", "to": "b"})
+    st.add_event(EVEN + 1, "failover", "master b -> a", cause="rotation")
+    st.add_event(EVEN + 2, "failover", "master a -> b", cause="failover")
+    statefile.save(tmp_path, st)
+    back, warning = statefile.load(tmp_path)
+    assert warning is None
+    assert kinds(back.events) == ["failback", "rotation", "failover"]
+
+
+def test_records_only_changes_keep_the_master_and_say_why() -> None:
+    c = cfg()
+    up = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
+    st = statefile.State()
+    step(st, up, EVEN)
+    roles = st.roles
+    assert roles is not None
+
+    def changed(now: float, previous: Roles | None) -> list[dict[str, Any]]:
+        d = decide(c, up, st.health, st.roles, now, st.pin)
+        seq = st.seq
+        events.fold_run(c, st, RunReport(now, False, up, d, previous, outcome="changed"))
+        return [e for e in st.events if e["id"] > seq]
+
+    # The operator edited an address in the config: the zone files follow, roles stay.
+    (e,) = changed(EVEN + 60, roles)
+    assert (e["kind"], e["cause"], e["master"]) == ("records", "records", "fishfinger")
+    assert e["message"].startswith("records changed, roles unchanged (master fishfinger")
+    # A state started afresh: no roles known before this run.
+    (e,) = changed(EVEN + 120, None)
+    assert (e["kind"], e["cause"]) == ("records", "first-run")
+    assert (st.failovers, st.failbacks, st.rotations, st.record_changes) == (0, 0, 0, 2)
 
 
 def test_all_down_is_one_event_while_it_lasts() -> None:
@@ -131,6 +197,9 @@ def test_all_down_is_one_event_while_it_lasts() -> None:
     up = probes(fishfinger="ipv4+ipv6", blowfish="")
     evs = [e for i in range(5) for e in step(st, up, EVEN + 600 + 60 * i)]
     assert kinds(evs) == ["node-up", "records"]  # the standby names follow the master
+    assert evs[1]["cause"] == "standby" and evs[1]["message"].startswith(
+        "standby blowfish -> fishfinger, master fishfinger stays"
+    )
     assert "all-down" not in st.problems
 
 

@@ -110,7 +110,9 @@ def synthetic() -> tuple[RunReport, statefile.State]:
     report = RunReport(1_800_000_000.25, False, probes, decision, Roles("fishfinger", "blowfish"))
     report.timings["total"] = 0.75
     report.outcome = "rolled-back"
-    st = statefile.State(roles=roles, failovers=4, rollbacks=2)
+    st = statefile.State(
+        roles=roles, failovers=4, rollbacks=2, failbacks=3, rotations=7, record_changes=1
+    )
     return report, st
 
 
@@ -123,6 +125,9 @@ def test_render_parses_strictly_with_the_expected_values() -> None:
         "kissha_node_up",
         "kissha_master",
         "kissha_failovers_total",
+        "kissha_failbacks_total",
+        "kissha_rotations_total",
+        "kissha_record_changes_total",
         "kissha_rollbacks_total",
         "kissha_last_run_timestamp_seconds",
         "kissha_last_run_duration_seconds",
@@ -144,7 +149,12 @@ def test_render_parses_strictly_with_the_expected_values() -> None:
     }
     assert values(families, "kissha_node_up") == {"node=fishfinger": 0, "node=blowfish": 1}
     assert values(families, "kissha_master") == {"node=fishfinger": 0, "node=blowfish": 1}
+    # Each kind of change on its own counter: an alert on failovers never fires weekly.
     assert values(families, "kissha_failovers_total") == {"": 4}
+    assert values(families, "kissha_failbacks_total") == {"": 3}
+    assert values(families, "kissha_rotations_total") == {"": 7}
+    assert values(families, "kissha_record_changes_total") == {"": 1}
+    assert families["kissha_rotations_total"][1] == "counter"
     assert values(families, "kissha_rollbacks_total") == {"": 2}
     assert values(families, "kissha_last_run_timestamp_seconds") == {"": 1_800_000_000.25}
     assert values(families, "kissha_last_run_duration_seconds") == {"": 0.75}

@@ -164,10 +164,49 @@ def test_cluster_events_come_from_the_master_and_local_ones_from_every_node() ->
 
 
 def test_rotation_is_off_by_default() -> None:
-    evs = [ev(1, "failover", cause="rotation", **{"from": "a", "to": "b"})]
+    evs = [ev(1, "rotation", cause="rotation", **{"from": "a", "to": "b"})]
     assert plan.notices(evs, DEFAULT_EVENTS, None, ctx()) == []
     (n,) = plan.notices(evs, DEFAULT_EVENTS | {"rotation"}, None, ctx())
     assert n["kind"] == "rotation"
+
+
+def test_each_kind_of_change_has_its_own_kind_title_and_hint() -> None:
+    move = {"from": "fishfinger", "to": "blowfish"}
+    evs = [
+        ev(1, "failover", EVEN, cause="failover", reason="https/ipv4: refused", **move),
+        ev(2, "failback", EVEN + 60, cause="failback", **move),
+        ev(3, "rotation", EVEN + 120, cause="rotation", **move),
+        ev(4, "records", EVEN + 180, cause="records", master="blowfish", standby="fishfinger"),
+        ev(5, "records", EVEN + 240, cause="standby", master="blowfish", standby="blowfish"),
+        # A state written before the kinds were split: the cause is the kind.
+        ev(6, "failover", EVEN + 300, cause="failback", **move),
+    ]
+    got = plan.notices(evs, ALL, None, ctx())
+    assert [n["kind"] for n in got] == [
+        "failover",
+        "failback",
+        "rotation",
+        "records",
+        "records",
+        "failback",
+    ]
+    titles = [n["title"] for n in got]
+    assert (
+        titles[0]
+        == "kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: refused)"
+    )
+    assert (
+        titles[1] == "kissha: failback fishfinger -> blowfish (blowfish is up again and preferred)"
+    )
+    assert titles[2] == (
+        "kissha: rotation: master fishfinger -> blowfish (planned: a new week, a pin or the config)"
+    )
+    assert titles[3] == "kissha: records changed: records 4"
+    assert not any("failover" in t for t in titles[1:])
+    assert [n["severity"] for n in got] == ["critical", "info", "info", "info", "info", "info"]
+    assert "the zone files now match the config's addresses" in got[3]["text"]
+    assert "the standby names follow the healthy nodes" in got[4]["text"]
+    assert got[3]["fields"]["cause"] == "records"
 
 
 def test_zone_invalid_is_an_error_and_pins_are_never_told() -> None:

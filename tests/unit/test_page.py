@@ -236,6 +236,27 @@ def test_the_timeline_marks_failures_events_and_down_time() -> None:
     assert "failover: master fishfinger -> blowfish" in titles
 
 
+def test_failbacks_rotations_and_record_changes_are_never_drawn_or_listed_as_failovers() -> None:
+    evs = [
+        {"time": NOW - 5000, "kind": "failback", "message": "master blowfish -> fishfinger"},
+        {"time": NOW - 4000, "kind": "rotation", "message": "master fishfinger -> blowfish"},
+        {"time": NOW - 3000, "kind": "records", "message": "records changed, roles unchanged"},
+    ]
+    html = pagehtml.render(data(events=evs))
+    s = parse(html)
+    classes = [v or "" for tag, k, v in s.attrs if k == "class"]
+    assert classes.count("ev ev-failback") == 2  # one marker per node panel
+    assert classes.count("ev ev-rotation") == 2 and classes.count("ev ev-records") == 2
+    assert "ev ev-failover" not in classes
+    text = "".join(s.text)
+    assert "failback: master blowfish -> fishfinger" in text
+    assert "rotation: master fishfinger -> blowfish" in text
+    assert "failover:" not in text
+    for cls in ("ev-failback", "ev-rotation", "ev-records"):
+        assert f".{cls}{{" in html  # styled, and in the legend
+        assert f'<i class="{cls}">' in html
+
+
 def test_three_days_of_minutes_stay_small() -> None:
     many_events = [
         {"time": NOW - i * 1300, "kind": "failover", "message": "master a -> b"} for i in range(200)
@@ -315,6 +336,24 @@ def test_due(tmp_path: Path) -> None:
     st.add_event(NOW, "node-down", "blowfish is down")
     assert page.due(cfg, NOW, st)  # an event in this run: at once
     assert page.due(config(tmp_path, every=0), NOW - 10, State())
+
+
+def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zones are served and the state saved before the page: an unexpected error
+    there (a bug; none is known, so one is put in) is a warning, never exit 70."""
+    from kissha.core.model import Decision
+    from kissha.engine.failover import RunReport
+
+    def boom(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(page.history, "record", boom)
+    report = RunReport(NOW, False, [], Decision(Roles("fishfinger", "blowfish")), None)
+    assert page.publish(config(tmp_path), report, State()) == [
+        "page: internal error: RuntimeError: boom"
+    ]
 
 
 def test_kissha_page_writes_both_files_from_the_state(tmp_path: Path) -> None:

@@ -145,12 +145,13 @@ def test_corrupt_tofu_file_is_set_aside_by_real_runs_only(tmp_path: Path) -> Non
     path.write_text('{"version": 1, "fingerprints": {"fish": []}}')
     dry = ProbeContext.load(tmp_path, readonly=True)
     assert dry.tofu == {}
-    assert dry.warnings == [f"{path}: unreadable (unknown layout); a real run sets it aside"]
+    why = "unreadable (fingerprints.fish: not an object)"
+    assert dry.warnings == [f"{path}: {why}; a real run sets it aside"]
     assert path.exists()
     real = ProbeContext.load(tmp_path)
     assert real.tofu == {}
+    (aside,) = tmp_path.glob("tofu.json.bad-*")
     assert real.warnings == [
-        f"{path}: unreadable (unknown layout); set aside as tofu.json.corrupt: "
-        "certificates are trusted anew on first use"
+        f"{path}: {why}; set aside as {aside.name}: certificates are trusted anew on first use"
     ]
-    assert not path.exists() and (tmp_path / "tofu.json.corrupt").exists()
+    assert not path.exists()

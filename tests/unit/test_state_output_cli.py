@@ -43,9 +43,10 @@ def test_corrupt_state_is_set_aside_and_a_fresh_start_made(tmp_path: Path) -> No
     assert st.roles is None and warning and "unreadable state" in warning
     assert (tmp_path / "state.json").exists()
     st, warning = statefile.load(tmp_path)
-    assert warning and "set aside as state.json.corrupt" in warning
+    (aside,) = tmp_path.glob("state.json.bad-*")
+    assert warning and f"set aside as {aside.name}; starting from a fresh state" in warning
     assert not (tmp_path / "state.json").exists()
-    assert (tmp_path / "state.json.corrupt").read_text() == "{not json"
+    assert aside.read_text() == "{not json"
 
 
 def test_unknown_state_version_is_not_trusted(tmp_path: Path) -> None:

@@ -96,24 +96,24 @@ def down_families(st: State, node: str) -> list[str]:
     return [f for f, h in st.families.get(node, {}).items() if not h.up]
 
 
-def change_cause(
-    previous: Roles,
-    roles: Roles,
-    health: Mapping[str, NodeHealth],
-    preferred: Sequence[str],
-    planned: bool,
-) -> str:
-    """Why the master changed: "failover" (the old master is down), "rotation" (the
-    preference moved: the week turned or a pin changed, everyone healthy), "failback" (the
-    preferred node is back after a failover)."""
+def change_cause(previous: Roles, health: Mapping[str, NodeHealth], planned: bool) -> str:
+    """Why the master changed, which is the event's kind and its counter (only a health
+    failover is news that should page someone):
+
+    - "failover": the old master is down (health);
+    - "rotation": the preference itself moved since the last run (the week turned, a
+      pin was set, removed or expired, the config was edited) or the old master is no
+      node of the config any more, while the old master is up;
+    - "failback": the old master is up and the preference did not move, so the new
+      master leads because it passes its probes again (health recovery).
+
+    Health first: a master that goes down in the week's last minute is a failover."""
     old = health.get(previous.master)
-    if old is None or not old.up:
-        return "failover"
-    if planned:
+    if old is None:
         return "rotation"
-    if preferred and roles.master == preferred[0]:
-        return "failback"
-    return "failover"
+    if not old.up:
+        return "failover"
+    return "rotation" if planned else "failback"
 
 
 def fold_run(config: Config, st: State, report: RunReport, failed: bool = False) -> None:
@@ -148,10 +148,10 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
             **extra,
         }
     last_time = st.last_run.get("time")
-    planned = _planned(config, st, now, last_time)
+    planned = _planned(config, st, now, last_time, decision.preferred)
     st.health = dict(decision.health)
     fold_families(config, st, report.probes, now, before_health)
-    roles, previous = decision.roles, report.previous
+    roles = decision.roles
     if roles is None:
         st.open_problem(now, "all-down", "all-down", report.message)
     else:
@@ -163,26 +163,10 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         st.rollbacks += 1
     elif roles is not None and report.outcome in ("changed", "unchanged"):
         if report.outcome == "changed":
-            was = previous.master if previous else "unknown"
-            kind = "failover" if previous and previous.master != roles.master else "records"
-            extra = {}
-            if previous is not None and kind == "failover":
-                cause = change_cause(previous, roles, decision.health, decision.preferred, planned)
-                extra = {"cause": cause, "from": previous.master, "to": roles.master}
-                if cause == "failover":
-                    extra["reason"] = reason(report.probes, previous.master)
-            st.add_event(
-                now,
-                kind,
-                f"master {was} -> {roles.master}, standby "
-                f"{roles.standby}; {len(report.plans)} zone(s)",
-                zones=[p.zone for p in report.plans][:50],
-                standby=roles.standby,
-                **extra,
-            )
-            if kind == "failover":
-                st.failovers += 1
+            _fold_change(st, report, roles, planned)
         st.roles = roles
+        if decision.preferred:
+            st.preferred = decision.preferred[0]
     fold_certs(st, report.probes, now)
     if report.checked:
         fold_zone_problems(st, report.problems, now)
@@ -191,9 +175,62 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
             st.close_problem(key)
 
 
-def _planned(config: Config, st: State, now: float, last_time: object) -> bool:
-    """Whether the preference itself moved since the last run: a new week (rotation) or
-    a pin set, removed or expired."""
+def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> None:
+    """The event (and counter) of a run that changed the records: a failover, failback
+    or rotation when the master moved; else "records" (the master stayed: the standby
+    moved, or the zone files did not match the config, e.g. edited addresses)."""
+    now, previous = report.now, report.previous
+    zones = [p.zone for p in report.plans][:50]
+    n = f"{len(report.plans)} zone(s)"
+    if previous is not None and previous.master != roles.master:
+        cause = change_cause(previous, report.decision.health, planned)
+        extra: dict[str, Any] = {"cause": cause, "from": previous.master, "to": roles.master}
+        if cause == "failover":
+            extra["reason"] = reason(report.probes, previous.master)
+        message = f"master {previous.master} -> {roles.master}, standby {roles.standby}; {n}"
+        st.add_event(now, cause, message, zones=zones, standby=roles.standby, **extra)
+        if cause == "failover":
+            st.failovers += 1
+        elif cause == "failback":
+            st.failbacks += 1
+        else:
+            st.rotations += 1
+        return
+    if previous is None:
+        cause = "first-run"
+        message = (
+            f"records now point at master {roles.master}, standby {roles.standby} "
+            f"(no roles known before); {n}"
+        )
+    elif previous.standby != roles.standby:
+        cause = "standby"
+        message = f"standby {previous.standby} -> {roles.standby}, master {roles.master} stays; {n}"
+    else:
+        cause = "records"
+        message = (
+            f"records changed, roles unchanged (master {roles.master}, standby "
+            f"{roles.standby}): the zone files did not match the config; {n}"
+        )
+    st.add_event(
+        now,
+        "records",
+        message,
+        zones=zones,
+        standby=roles.standby,
+        cause=cause,
+        master=roles.master,
+    )
+    st.record_changes += 1
+
+
+def _planned(
+    config: Config, st: State, now: float, last_time: object, preferred: Sequence[str]
+) -> bool:
+    """Whether the preference itself moved since the last run that applied roles: the
+    preferred node changed (a new week, a pin, an edited config). State files written
+    before the preferred node was kept: a new week or a pin set, removed or expired."""
+    if st.preferred is not None and preferred:
+        return st.preferred != preferred[0]
     if not isinstance(last_time, int | float):
         return False
     if config.rotation == "weekly" and week_number(float(last_time)) != week_number(now):

@@ -61,7 +61,7 @@ PROBLEM_KIND = {"zone-invalid": "error"}
 def kind_of(event: dict[str, object]) -> str | None:
     """The notification kind of a state event; None for events never notified (pin...)."""
     kind = str(event.get("kind"))
-    if kind == "failover":
+    if kind == "failover":  # older states: every master change a "failover" with a cause
         return str(event.get("cause") or "failover")
     if kind == "zone-invalid":
         return "error"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kissha import ownfile as of
 from kissha.notify.plan import Box
 
 log = logging.getLogger(__name__)
@@ -28,24 +28,30 @@ class Outbox:
 
 
 def load(state_dir: Path, name: str = NAME) -> tuple[Outbox, list[str]]:
-    """A missing file is an empty outbox; a damaged one is set aside (with a warning) so
-    notifications go on, from this run's events."""
+    """A missing file is an empty outbox; a damaged one (unreadable, garbage, JSON of
+    the wrong shape) is set aside as ``notify.json.bad-<UTC time>`` with a one-line
+    warning, so notifications go on, from this run's events."""
     path = state_dir / name
     try:
-        raw = path.read_bytes()
+        return parse(path.read_bytes()), []
     except FileNotFoundError:
         return Outbox(), []
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            raise ValueError(f"unknown version {data.get('version')!r}")
-        boxes = {str(n): Box.from_json(b) for n, b in data.get("channels", {}).items()}
-        return Outbox(boxes), []
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        os.replace(path, path.with_name(name + ".corrupt"))
-        warning = f"notify: {path}: unreadable ({exc}); set aside as {name}.corrupt"
-        log.warning(warning)
-        return Outbox(), [warning]
+    except OSError as exc:
+        why = f"cannot read ({exc.strerror or exc})"
+    except of.Bad as exc:
+        why = f"unreadable ({exc})"
+    warning = f"notify: {path}: {why}; {of.set_aside(path)}; starting with an empty outbox"
+    log.warning(warning)
+    return Outbox(), [warning]
+
+
+def parse(raw: bytes) -> Outbox:
+    """notify.json's bytes as an outbox, or ``ownfile.Bad``."""
+    data = of.obj(of.parse(raw), "outbox")
+    if data.get("version") != VERSION:
+        raise of.Bad(f"unknown version {str(data.get('version'))[:40]!r}")
+    channels = of.opt_obj(data, "channels", "")
+    return Outbox({n: Box.from_json(b, f"channels.{n}") for n, b in channels.items()})
 
 
 def save(state_dir: Path, outbox: Outbox, name: str = NAME) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kissha import ownfile as of
 from kissha.notify import render
 from kissha.notify.kinds import CLUSTER, PROBLEM_KIND, SEVERITIES, SEVERITY, kind_of
 
@@ -47,16 +48,44 @@ class Box:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Box:
+    def from_json(cls, raw: Any, where: str = "box") -> Box:
+        """A box from notify.json, shape-checked: raises ``ownfile.Bad`` naming the first
+        member of the wrong type (the outbox is then set aside)."""
+        data = of.obj(raw, where)
+        reminded = of.opt_obj(data, "reminded", where)
         return cls(
-            cursor=int(data.get("cursor", 0)),
-            pending=[dict(n) for n in data.get("pending", [])],
-            sent=[float(t) for t in data.get("sent", [])],
-            reminded={str(k): float(v) for k, v in dict(data.get("reminded", {})).items()},
-            failures=int(data.get("failures", 0)),
-            next_try=float(data.get("next_try", 0.0)),
-            dropped=int(data.get("dropped", 0)),
+            cursor=of.count(data.get("cursor", 0), f"{where}.cursor"),
+            pending=[
+                _notice(n, f"{where}.pending[{i}]")
+                for i, n in enumerate(of.seq(data.get("pending", []), f"{where}.pending"))
+            ],
+            sent=[of.timestamp(t, f"{where}.sent") for t in of.seq(data.get("sent", []), where)],
+            reminded={k: of.timestamp(v, f"{where}.reminded.{k}") for k, v in reminded.items()},
+            failures=of.count(data.get("failures", 0), f"{where}.failures"),
+            next_try=of.timestamp(data.get("next_try", 0.0), f"{where}.next_try"),
+            dropped=of.count(data.get("dropped", 0), f"{where}.dropped"),
         )
+
+
+def _notice(raw: Any, where: str) -> dict[str, Any]:
+    """A waiting notice as ``notice``, ``reminder`` and ``select`` make them (a copy,
+    with ``events`` and ``fields`` always there)."""
+    n = dict(of.obj(raw, where))
+    for key in ("id", "kind", "node", "title", "text"):
+        of.text(n.get(key), f"{where}.{key}")
+    if n.get("severity") not in SEVERITIES:
+        raise of.Bad(f"{where}.severity: not one of {', '.join(SEVERITIES)}")
+    of.timestamp(n.get("time"), f"{where}.time")
+    n["events"] = of.seq(n.get("events", []), f"{where}.events")
+    for i, e in enumerate(n["events"]):
+        e = of.obj(e, f"{where}.events[{i}]")
+        if "time" in e:
+            of.timestamp(e["time"], f"{where}.events[{i}].time")
+    n["fields"] = of.opt_obj(n, "fields", where)
+    if "folds" in n:
+        for x in of.seq(n["folds"], f"{where}.folds"):
+            of.text(x, f"{where}.folds")
+    return n
 
 
 def sends(kind: str, me: str | None, master: str | None, cluster_events: str) -> bool:
@@ -71,7 +100,9 @@ def sends(kind: str, me: str | None, master: str | None, cluster_events: str) ->
 def notice(kind: str, events: Sequence[Mapping[str, Any]], ctx: render.Context) -> dict[str, Any]:
     main = events[-1] if kind in MASTER_CHANGES else events[0]
     fields = {
-        k: main[k] for k in ("node", "family", "from", "to", "standby", "reason") if k in main
+        k: main[k]
+        for k in ("node", "family", "from", "to", "master", "standby", "cause", "reason")
+        if k in main
     }
     return {
         "id": "e" + "+".join(str(e.get("id")) for e in events),

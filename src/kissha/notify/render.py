@@ -44,7 +44,7 @@ def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
     elif kind == "failback":
         text = f"failback {old} -> {new} ({new} is up again and preferred)"
     elif kind == "rotation":
-        text = f"rotation: master {old} -> {new} (the preference moved: new week or pin)"
+        text = f"rotation: master {old} -> {new} (planned: a new week, a pin or the config)"
     elif kind == "records":
         text = f"records changed: {message}"
     elif kind == "node-up":
@@ -72,8 +72,13 @@ HINTS = {
     "failover": "Find out why {old} fails the probes above and repair it. Nothing to do in "
     "DNS: kissha fails back by itself once {old} passes {oks} rounds in a row.",
     "failback": "Nothing to do: {new} passed {oks} rounds in a row and leads again.",
-    "rotation": "Nothing to do: the weekly rotation or a pin moved the master.",
-    "records": "Nothing to do: the standby names follow the healthy nodes.",
+    "rotation": "Nothing to do: the weekly rotation, a pin or an edited config moved the "
+    "master; both nodes pass their probes.",
+    "records": "Nothing to do if the config was edited on purpose: the zone files now match "
+    "the config's addresses.",
+    "records/standby": "Nothing to do: the standby names follow the healthy nodes.",
+    "records/first-run": "Nothing to do: the state knew no roles (a first run, or a state "
+    "started afresh), so the records were written for the roles of this run.",
     "rollback": "The old zone files are back. Look at this run's output (kissha failover "
     "--dry-run) and the nameserver's log on {me}; kissha tries again at the next run.",
     "node-down": "Find out why {node} fails the probes above. It is trusted again after "
@@ -102,7 +107,8 @@ def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
         "me": ctx.node,
         "oks": ctx.config.health.successes_before_promotion,
     }
-    return HINTS.get(kind, "").format(**values)
+    cause = f"{kind}/{main.get('cause')}"
+    return HINTS.get(cause, HINTS.get(kind, "")).format(**values)
 
 
 def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:

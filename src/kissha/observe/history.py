@@ -15,8 +15,10 @@ About once an hour a rewrite drops what is older than the history and merges buc
 older than two hours into the timeline's columns (15 minutes for 3 days): the page
 cannot show more detail than that, and a 3-day file then holds ~470 lines, not 4,320,
 so writing the page reads 60 KB instead of 800. The file is informational: a torn last
-line (a crash mid-write) is cut off, unreadable lines are skipped with a warning, and
-nothing here can fail a run.
+line (a crash mid-write) is cut off, unreadable lines (anything but a bucket of the
+right shape) are skipped with a warning and dropped by the next rewrite, which sets
+the file as it was aside first (``history.jsonl.bad-<UTC time>``), and nothing here
+can fail a run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kissha import ownfile as of
 from kissha.core.model import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ DAY = 86400
 TAIL = 16384  # bytes read from the end to find the last line; doubled when too short
 MAX_LINE = 1 << 20  # a "line" longer than this is damage, not a bucket
 _NUMBERS = {int, float}  # JSON numbers (not bool, which isinstance would let in)
+_MAX_COUNT = 2**53  # probes in one bucket: any real count, exact as a float too
+_MAX_MS = 1e300  # latencies (and their sums) that stay finite when added up
 
 
 COLUMNS = 288  # the timeline's columns: 15 minutes each over 3 days
@@ -101,14 +106,29 @@ class Stats:
         ]
 
     @classmethod
-    def from_list(cls, raw: Sequence[Any]) -> Stats:
-        if not set(map(type, raw)) <= _NUMBERS:  # one pass in C: reading 3 days is 17k
-            raise ValueError(f"not numbers: {raw!r}")
+    def from_list(cls, raw: Any) -> Stats:
+        """A series as the file holds it, or ``ownfile.Bad``: three counts, then three
+        finite latencies that are not negative."""
+        # Cheap checks first: the page reads ~17k of these for 3 days. The chained
+        # comparisons are false for NaN, and the bounds keep out infinities and the
+        # integers that no float (or division) can hold.
+        if type(raw) is not list or len(raw) != 6 or not set(map(type, raw)) <= _NUMBERS:
+            raise of.Bad(f"not a series: {str(raw)[:60]}")
         probes, failures, timed, low, total, high = raw
+        if not (
+            type(probes) is type(failures) is type(timed) is int
+            and 0 <= probes <= _MAX_COUNT
+            and 0 <= failures <= _MAX_COUNT
+            and 0 <= timed <= _MAX_COUNT
+            and 0 <= low <= _MAX_MS
+            and 0 <= total <= _MAX_MS
+            and 0 <= high <= _MAX_MS
+        ):
+            raise of.Bad(f"not a series: {str(raw)[:60]}")
         return cls(
-            int(probes),
-            int(failures),
-            int(timed),
+            probes,
+            failures,
+            timed,
             float(low) if timed else math.inf,
             float(total),
             float(high),
@@ -136,19 +156,23 @@ class Bucket:
 
     @classmethod
     def from_line(cls, line: bytes) -> Bucket:
-        return cls.from_json(json.loads(line))
+        return cls.from_json(of.parse(line, finite=False))
 
     @classmethod
-    def from_json(cls, data: Any) -> Bucket:
-        if not isinstance(data, dict) or not isinstance(data.get("t"), int):
-            raise ValueError("not a bucket")
-        series = data.get("s", {})
-        if not isinstance(series, dict):
-            raise ValueError("not a bucket")
+    def from_json(cls, raw: Any) -> Bucket:
+        """A bucket as the file holds it, shape-checked, or ``ownfile.Bad``."""
+        if type(raw) is not dict:
+            raise of.Bad("not a bucket")
+        start = raw.get("t")
+        if type(start) is not int or not of.MIN_TIME <= start < of.MAX_TIME:
+            raise of.Bad("not a bucket: t")
+        series = raw.get("s", {})
+        if type(series) is not dict:
+            raise of.Bad("not a bucket: s")
         return cls(
-            data["t"],
-            int(data.get("r", 0)),
-            {str(k): Stats.from_list(v) for k, v in series.items()},
+            start,
+            of.count(raw.get("r", 0), "r"),
+            {k: Stats.from_list(v) for k, v in series.items()},
         )
 
 
@@ -257,7 +281,7 @@ def _last_line(f: Any, size: int) -> tuple[int, int, Bucket | None]:
             return end, end, None
         try:
             return begin + start_in, end, Bucket.from_line(data[start_in:end_in])
-        except (ValueError, TypeError):
+        except ValueError:
             return end, end, None
 
 
@@ -267,7 +291,7 @@ def _first_start(path: Path) -> int | None:
         line = f.readline(MAX_LINE)
     try:
         return Bucket.from_line(line).start
-    except (ValueError, TypeError):
+    except ValueError:
         return None
 
 
@@ -282,9 +306,12 @@ def _trim(path: Path, now: float, days: int, size: int, line: int) -> str | None
     buckets, bad = _read(path)
     from kissha.files import atomic_write
 
+    # Damaged lines are not lost for whoever wants to look: the file as it was is set
+    # aside (history.jsonl.bad-<UTC time>) and the readable buckets go on.
+    aside = of.set_aside(path) if bad else ""
     atomic_write(path, b"".join(b.to_line() for b in compact(buckets, now, days)), mode=0o644)
     if bad:
-        warning = f"page: {path}: {bad} unreadable line(s) dropped"
+        warning = f"page: {path}: {bad} unreadable line(s) dropped; {aside}"
         log.warning(warning)
         return warning
     return None
@@ -299,8 +326,10 @@ def _read(path: Path) -> tuple[list[Bucket], int]:
     if lines[-1] == b"":
         lines.pop()
     try:  # the usual case, every line sound: one json.loads for the whole file
-        return [Bucket.from_json(d) for d in json.loads(b"[" + b",".join(lines) + b"]")], 0
-    except (ValueError, TypeError):
+        return [
+            Bucket.from_json(d) for d in of.parse(b"[" + b",".join(lines) + b"]", finite=False)
+        ], 0
+    except ValueError:
         pass
     buckets: list[Bucket] = []
     bad = 0
@@ -309,7 +338,7 @@ def _read(path: Path) -> tuple[list[Bucket], int]:
             continue
         try:
             buckets.append(Bucket.from_line(line))
-        except (ValueError, TypeError):
+        except ValueError:
             bad += 1
     return buckets, bad
 

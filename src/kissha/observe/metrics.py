@@ -64,11 +64,32 @@ def render(report: RunReport, state: State) -> str:
         "1 for the node the marked records point at as master, 0 for the others.",
         [((("node", n),), 1 if n == master else 0) for n in names],
     )
+    # Each kind of change on its own: an alert on failovers must not fire every week.
     family(
         "kissha_failovers_total",
         "counter",
-        "Failovers applied by this node's kissha (the master changed) since its state began.",
+        "Health failovers applied by this node's kissha (the master was down) since its "
+        "state began; failbacks and rotations are counted apart.",
         [((), state.failovers)],
+    )
+    family(
+        "kissha_failbacks_total",
+        "counter",
+        "Failbacks applied: a node passed its probes again and leads as preferred.",
+        [((), state.failbacks)],
+    )
+    family(
+        "kissha_rotations_total",
+        "counter",
+        "Planned master changes applied: the weekly rotation, a pin, an edited config.",
+        [((), state.rotations)],
+    )
+    family(
+        "kissha_record_changes_total",
+        "counter",
+        "Changes applied that kept the master: the standby moved, or the zone files did "
+        "not match the config (e.g. edited addresses).",
+        [((), state.record_changes)],
     )
     family(
         "kissha_rollbacks_total",

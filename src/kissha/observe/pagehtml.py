@@ -57,6 +57,9 @@ stroke-dasharray:5 3}
 .ev path{stroke-width:2;vector-effect:non-scaling-stroke}
 .ev path.hit{stroke:transparent;stroke-width:12px;stroke-dasharray:none}
 .ev-failover{stroke:var(--evf);color:var(--evf)}
+.ev-failback{stroke:var(--evu);color:var(--evu);stroke-dasharray:6 2}
+.ev-rotation{stroke:var(--muted);color:var(--muted);stroke-dasharray:3 2}
+.ev-records{stroke:var(--muted);color:var(--muted);stroke-dasharray:1 3}
 .ev-rollback{stroke:var(--crit);color:var(--crit);stroke-dasharray:4 2}
 .ev-down{stroke:var(--crit);color:var(--crit)}.ev-up{stroke:var(--evu);color:var(--evu)}
 .ev-other{stroke:var(--muted)}

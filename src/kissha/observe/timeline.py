@@ -1,5 +1,6 @@
 """The status page's timeline (pure): per node, probe latency and failures over the last
-days as inline SVG, with failover, rollback and node-down markers.
+days as inline SVG, with markers for failovers, failbacks, rotations, record changes,
+rollbacks and nodes going down or up.
 
 Each node gets one SVG panel stretched to the page's width (``preserveAspectRatio=
 "none"``, strokes that do not scale), and the text around it (node names, the latency
@@ -25,7 +26,9 @@ TICK_STEPS = (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 MAX_TICKS = 4  # labelled ticks; the half-steps between them are hidden on narrow screens
 EVENT_CLASSES = {
     "failover": "ev-failover",
-    "records": "ev-failover",
+    "failback": "ev-failback",
+    "rotation": "ev-rotation",
+    "records": "ev-records",
     "rollback": "ev-rollback",
     "node-down": "ev-down",
     "all-down": "ev-down",
@@ -38,6 +41,9 @@ LEGEND = (
     ("fail", "failed probes"),
     ("down", "node down"),
     ("ev-failover", "failover"),
+    ("ev-failback", "failback"),
+    ("ev-rotation", "rotation"),
+    ("ev-records", "records changed"),
     ("ev-rollback", "rollback"),
     ("ev-down", "node down (event)"),
     ("ev-up", "node up"),

@@ -7,13 +7,13 @@ import calendar
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kissha import ownfile as of
 from kissha.core.model import iso
 from kissha.files import atomic_write
 
@@ -97,6 +97,26 @@ def cert_warning(not_after: float | None, now: float, warn_days: int) -> str | N
     return f"certificate expires in {when} ({day(not_after)})"
 
 
+def parse(raw: bytes) -> dict[str, dict[str, dict[str, Any]]]:
+    """tofu.json's bytes as node -> probe -> {fingerprint, not_after, first_seen}, or
+    ``ownfile.Bad``."""
+    data = of.obj(of.parse(raw), "tofu")
+    if data.get("version") != TOFU_VERSION:
+        raise of.Bad(f"unknown version {str(data.get('version'))[:40]!r}")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for node, probes in of.obj(data.get("fingerprints"), "fingerprints").items():
+        where = f"fingerprints.{node}"
+        out[node] = {}
+        for probe, raw_entry in of.obj(probes, where).items():
+            entry = of.obj(raw_entry, f"{where}.{probe}")
+            of.text(entry.get("fingerprint"), f"{where}.{probe}.fingerprint")
+            for key in ("not_after", "first_seen"):
+                if entry.get(key) is not None:
+                    of.text(entry[key], f"{where}.{probe}.{key}")
+            out[node][probe] = entry
+    return out
+
+
 def _parse_iso(text: object) -> float | None:
     try:
         return float(calendar.timegm(time.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ")))
@@ -124,38 +144,28 @@ class ProbeContext:
 
     @classmethod
     def load(cls, state_dir: Path, readonly: bool = False) -> ProbeContext:
-        """Read tofu.json; a missing file is a first use. A corrupt one is set aside as
-        ``tofu.json.corrupt`` (unless ``readonly``) and fingerprints are learned anew."""
+        """Read tofu.json; a missing file is a first use. A damaged one (unreadable,
+        garbage, JSON of the wrong shape) is set aside as ``tofu.json.bad-<UTC time>``
+        (unless ``readonly``) with a warning, and fingerprints are learned anew."""
         context = cls(state_dir)
         path = context.path
         try:
-            raw = path.read_bytes()
+            context.tofu = parse(path.read_bytes())
+            return context
         except FileNotFoundError:
             return context
         except OSError as exc:
-            context.warnings.append(f"{path}: cannot read ({exc.strerror or exc})")
-            return context
-        try:
-            data = json.loads(raw)
-            entries = data["fingerprints"]
-            if data.get("version") != TOFU_VERSION or not all(
-                isinstance(probes, dict)
-                and all(isinstance(e, dict) and "fingerprint" in e for e in probes.values())
-                for probes in entries.values()
-            ):
-                raise ValueError("unknown layout")
-            context.tofu = entries
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if readonly:
-                warning = f"{path}: unreadable ({exc}); a real run sets it aside"
-            else:
-                os.replace(path, path.with_name(path.name + ".corrupt"))
-                warning = (
-                    f"{path}: unreadable ({exc}); set aside as {path.name}.corrupt: "
-                    "certificates are trusted anew on first use"
-                )
-            log.warning(warning)
-            context.warnings.append(warning)
+            why = f"cannot read ({exc.strerror or exc})"
+        except of.Bad as exc:
+            why = f"unreadable ({exc})"
+        if readonly:
+            warning = f"{path}: {why}; a real run sets it aside"
+        else:
+            warning = (
+                f"{path}: {why}; {of.set_aside(path)}: certificates are trusted anew on first use"
+            )
+        log.warning(warning)
+        context.warnings.append(warning)
         return context
 
     def save(self) -> None:
