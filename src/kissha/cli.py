@@ -172,6 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", type=Path, metavar="DIR", help="write here instead of [page] dir")
     pg.add_argument("--port", type=int, help="the nameservers' port (default: [page] port, 53)")
     pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
+    from kissha.certs.command import add_parsers as add_certs_parsers  # argparse only
+
+    add_certs_parsers(sub)
     return p
 
 
@@ -270,6 +273,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(args)
     if args.command == "page":
         return _page(args)
+    if args.command == "certs":
+        from kissha.certs import command
+
+        text, code = command.certs(args, args.config, parse_now(args.now))
+        sys.stdout.write(text)
+        return code
+    if args.command == "challenges":
+        from kissha.certs import command
+
+        logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
+        return command.challenges(args.config, args.listen)
     raise UsageError(f"unknown command {args.command!r}")
 
 
