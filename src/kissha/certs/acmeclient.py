@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from kissha.files import atomic_write, write_temp
 
 log = logging.getLogger(__name__)
 USER_AGENT = "kissha"
+# Threads of one run share the account file: one registers or reads it at a time.
+_ACCOUNT_LOCK = threading.Lock()
 
 
 class CaError(Exception):
@@ -128,12 +131,19 @@ class Ca:
         try:
             self.directory = client.ClientV2.get_directory(cc.directory, self.net)
             self.acme = client.ClientV2(self.directory, self.net)
-            self._account(folder / "account.json")
+            self.account_file = folder / "account.json"
+            self._account(self.account_file)
         except Exception as exc:
             raise _describe(exc) from exc
 
-    def _account(self, path: Path) -> None:
+    def _account(self, path: Path, reuse: bool = True) -> None:
+        with _ACCOUNT_LOCK:
+            self._account_locked(path, reuse)
+
+    def _account_locked(self, path: Path, reuse: bool) -> None:
         with contextlib.suppress(OSError, ValueError, KeyError):
+            if not reuse:
+                raise KeyError("register again")
             saved = json.loads(path.read_text())
             if saved["directory"] == self.cc.directory:
                 self.net.account = messages.RegistrationResource(
@@ -154,6 +164,7 @@ class Ca:
             terms_of_service_agreed=True,
             external_account_binding=eab,
         )
+        self.net.account = None  # a new account is signed with the key itself (jwk), no kid
         try:
             regr = self.acme.new_account(registration)
         except errors.ConflictError as exc:  # the key has an account already
@@ -167,6 +178,20 @@ class Ca:
 
     def obtain(self, name: str, key_pem: bytes, challenge_dir: Path) -> bytes:
         """One certificate for ``name`` by HTTP-01; returns the full chain (PEM)."""
+        try:
+            return self._obtain(name, key_pem, challenge_dir)
+        except CaError as exc:
+            if "accountDoesNotExist" not in str(exc):
+                raise
+        # The CA forgot the account (pebble at every start; a CA may deactivate one):
+        # register the same key again, once.
+        try:
+            self._account(self.account_file, reuse=False)
+        except Exception as exc:
+            raise _describe(exc) from exc
+        return self._obtain(name, key_pem, challenge_dir)
+
+    def _obtain(self, name: str, key_pem: bytes, challenge_dir: Path) -> bytes:
         written: list[Path] = []
         try:
             csr = crypto_util.make_csr(key_pem, [name])

@@ -48,6 +48,7 @@ class NameResult:
     not_after: float | None = None
     issuer: str = ""
     error: str = ""
+    written: bool = False  # files changed in this run (a certificate or a placeholder)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return any(n.action in ("obtained", "renewed", "placeholder") for n in self.names)
+        return any(n.written for n in self.names)
 
     @property
     def failed(self) -> list[NameResult]:
@@ -187,7 +188,11 @@ def _run(
                 store.install(cc, files, store.key_pem(key), store.placeholder(n.name, key, now))
                 info, cert, _ = store.read(files)
             results[n.name] = NameResult(
-                n.name, n.kind, "would-placeholder" if dry_run else "placeholder", "no certificate"
+                n.name,
+                n.kind,
+                "would-placeholder" if dry_run else "placeholder",
+                "no certificate",
+                written=not dry_run,
             )
         window = None
         if rec.get("window") and info is not None and rec.get("serial") == info.serial:
@@ -242,9 +247,9 @@ def _run(
     report.names = [results[w.name.name] for w in wanted]
     if dry_run:
         return
-    # Placeholders also change files, but only real certificates call for a reload of
-    # servers that already run; a placeholder's server could not start before.
-    if any(r.action in ("obtained", "renewed", "placeholder") for r in report.names):
+    # A placeholder is a change too: a server that could not start without the file can
+    # now; a failed renewal with the old certificate kept is none.
+    if report.changed:
         _hooks(cc, report)
     records["names"] = {k: v for k, v in recs.items() if k in {n.name for n in names}}
     atomic_write(
@@ -338,6 +343,7 @@ def _ask_ca(
                 None if info is None else duemod.due_at(info, None, 0.0, 0.0),
                 _na(info),
                 _issuer(info),
+                written=True,
             )
 
 
