@@ -11,11 +11,13 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kissha.lab.certs import issue, make_ca
 
@@ -202,3 +204,141 @@ class ChallTestSrv:
             self.process.terminate()
             self.process.wait(5)
         self.process = None
+
+
+# -- on the two-node lab -------------------------------------------------------------
+
+
+@dataclass
+class LabCerts:
+    """pebble on the lab's client, resolving through a node's nsd, and on every node
+    ``kissha challenges`` on port 80 plus a [certs] table in its config."""
+
+    lab: Any
+    pebble: Pebble
+    responders: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def ssl_dir(self, node: str) -> Path:
+        return Path(self.lab.node_root(node)) / "ssl"
+
+    def hooks(self, node: str) -> int:
+        path = Path(self.lab.node_root(node)) / "hooks"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def certs(self, node: str, *args: str, now: str) -> subprocess.CompletedProcess[str]:
+        return self.lab.kissha(node, "certs", *args, now=now, timeout=180)  # type: ignore[no-any-return]
+
+    def set_strategy(self, node: str, strategy: str) -> None:
+        path = Path(self.lab.config_path(node))
+        text = path.read_text()
+        old = next(s for s in ('"every-node"', '"when-served"') if f"strategy = {s}" in text)
+        path.write_text(text.replace(f"strategy = {old}", f'strategy = "{strategy}"'))
+
+    def serve_own_certs(self, node: str) -> None:
+        """Restart the node's web and Gemini servers with the certificate pebble issued
+        for its FQDN, and make its probes trust pebble's root instead of the lab CA."""
+        lab = self.lab
+        fqdn = lab.node(node).fqdn
+        root = Path(lab.node_root(node))
+        for service in ("web", "gemini"):
+            lab.stop(node, service)
+            pki = root / "pki"
+            (pki / f"{service}.crt").write_bytes((self.ssl_dir(node) / f"{fqdn}.crt").read_bytes())
+            (pki / f"{service}.key").write_bytes(
+                (self.ssl_dir(node) / "private" / f"{fqdn}.key").read_bytes()
+            )
+            lab.start(node, service)
+        for name in [n.name for n in lab.nodes]:
+            path = Path(lab.config_path(name))
+            path.write_text(
+                path.read_text().replace(str(lab.ca.cert), str(self.pebble.issuing_root))
+            )
+
+    def stop(self) -> None:
+        for p in self.responders:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(5)
+        self.pebble.stop()
+
+
+def lab_certs(lab: Any, sites: str = "example.org", strategy: str = "every-node") -> LabCerts:
+    """Start pebble (on the client, its VA asking the first node's nsd) and a challenge
+    responder on every node, and add [[sites]] and [certs] to every node's config."""
+    client = lab.address("client", "ipv4")
+    first = lab.nodes[0]
+    pebble = Pebble(
+        Path(lab.root) / "pebble",
+        listen=client,
+        http_port=80,
+        dns=f"{first.ipv4}:53",
+        argv_prefix=lab._in("client"),
+    ).start()
+    out = LabCerts(lab, pebble)
+    for node in lab.nodes:
+        root = Path(lab.node_root(node.name))
+        path = Path(lab.config_path(node.name))
+        path.write_text(
+            path.read_text()
+            + f"""
+[[sites]]
+name = "{sites}"
+
+[certs]
+node = "{node.name}"
+strategy = "{strategy}"
+directory = "{pebble.directory}"
+ca_file = "{pebble.tls_ca}"
+contact = "ops@example.org"
+cert = "{root}/ssl/{{name}}.crt"
+key = "{root}/ssl/private/{{name}}.key"
+fullchain = "{root}/ssl/{{name}}.fullchain.pem"
+challenge_dir = "{root}/acme"
+reload = [["sh", "-c", "echo reload >> {root}/hooks"]]
+"""
+        )
+        log = (root / "challenges.log").open("ab")
+        out.responders.append(
+            subprocess.Popen(
+                [
+                    *lab._in(node.name),
+                    sys.executable,
+                    "-m",
+                    "kissha",
+                    "-c",
+                    str(path),
+                    "challenges",
+                    "--listen",
+                    f"{node.ipv4}:80",
+                    "--listen",
+                    f"[{node.ipv6}]:80",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=lab._env(),
+                start_new_session=True,
+            )
+        )
+        log.close()
+    for node in lab.nodes:
+        done = lab.exec(
+            "client",
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--retry",
+                "20",
+                "--retry-connrefused",
+                "--retry-delay",
+                "0",
+                "--max-time",
+                "10",
+                f"http://{node.ipv4}/",
+            ],
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"challenge responder on {node.name} did not start")
+    return out
