@@ -22,6 +22,7 @@ import pytest
 from cryptography import x509
 
 from kissha.lab.pebble import ChallTestSrv, Pebble
+from kissha.lab.sink import Sink
 
 pytestmark = pytest.mark.integration
 
@@ -195,8 +196,16 @@ def test_obtain_then_nothing_then_renew_near_expiry(setup: Setup) -> None:
     assert account.read_bytes() == key_before  # the account key is kept
 
 
-def test_ca_down_other_names_done_no_hook_one_problem(setup: Setup) -> None:
+def test_ca_down_other_names_done_no_hook_one_notification(setup: Setup) -> None:
     s = setup
+    with Sink(http=("127.0.0.1", 0)) as sink:
+        _ca_down(s, sink)
+
+
+def _ca_down(s: Setup, sink: Sink) -> None:
+    url = f"http://127.0.0.1:{sink.http[1]}/k"
+    with s.config("a").open("a") as f:
+        f.write(f'[notify]\n[[notify.webhook]]\nurl = "{url}"\n')
     assert s.run().returncode == 1
     assert s.hooks() == 1
     s.pebble.stop()
@@ -216,6 +225,9 @@ def test_ca_down_other_names_done_no_hook_one_problem(setup: Setup) -> None:
     state = json.loads((s.root / "state-a" / "certs-state.json").read_text())
     assert list(state["problems"]) == ["cert-failed"]
     assert [e["kind"] for e in state["events"]] == ["cert-failed"]  # told once
+    bodies = [json.loads(r.body) for r in sink.of("http")]
+    assert [b["kind"] for b in bodies] == ["cert-failed"], bodies
+    assert "example.org" in bodies[0]["title"]
 
 
 def test_placeholder_when_the_ca_is_down_from_the_start(setup: Setup) -> None:

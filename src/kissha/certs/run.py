@@ -239,7 +239,7 @@ def _run(
             ):
                 ari_names.append((n, cert, info))
     if (todo or ari_names) and not dry_run:
-        _ask_ca(config, cc, records, todo, ari_names, results, now)
+        _ask_ca(config, cc, me, records, todo, ari_names, results, now)
     elif dry_run:
         for w, reason in todo:
             r = results[w.name.name]
@@ -273,6 +273,7 @@ def _issuer(info: duemod.CertInfo | None) -> str:
 def _ask_ca(
     config: Config,
     cc: CertsConfig,
+    me: str,
     records: dict[str, Any],
     todo: list[tuple[plan.Wanted, str]],
     ari_names: list[Any],
@@ -307,7 +308,7 @@ def _ask_ca(
         if window is None:
             continue
         rec["window"], rec["serial"] = [window.start, window.end], info.serial
-        d = duemod.decide(info, window, now, duemod.spread_of("", n.name, info.serial), cc.spread)
+        d = duemod.decide(info, window, now, duemod.spread_of(me, n.name, info.serial), cc.spread)
         if d.due:
             todo.append((plan.Wanted(n, True, ""), "in the CA's renewal window"))
 
