@@ -411,10 +411,20 @@ def _status(args: argparse.Namespace) -> int:
     if args.nagios:
         print(status.nagios_line(v))
         return v.level
+    certs: list[Any] | None = None
+    if cfg.certs is not None:  # what the last kissha certs run recorded (certs.json)
+        from kissha.certs import summary
+
+        certs = summary.load(cfg.state_dir)
     if args.json:
-        _print_json(status.as_json(report))
+        doc = status.as_json(report)
+        if certs is not None:
+            doc["certificates"] = summary.as_json(certs)
+        _print_json(doc)
     else:
         sys.stdout.write(status.text(report))
+        if certs is not None:
+            sys.stdout.write("\n".join(summary.text(certs)) + "\n")
     return {status.OK: 0, status.WARNING: 1}.get(v.level, EXIT_STATUS_CRITICAL)
 
 

@@ -200,7 +200,8 @@ class Daemon:
         if report.dry_run:
             return
         st, _ = statefile.load_readonly(self.config.state_dir)
-        self.metrics_text = metrics.render(report, st)
+        certs = self.config.state_dir if self.config.certs is not None else None
+        self.metrics_text = metrics.render(report, st, certs)
 
     def _start_http(self) -> None:
         listen = self.config.metrics.listen

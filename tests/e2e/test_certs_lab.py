@@ -85,6 +85,13 @@ def test_every_node_every_name_in_both_roles_then_after_a_failover(
         assert set(_run(certs, node, code=0).values()) == {"unchanged"}
         assert certs.hooks(node) == 1
 
+    # kissha status shows each name's certificate, from what the certs run recorded.
+    r = lab.kissha("blowfish", "status", "--json", now=NOW)
+    shown = {c["name"]: c for c in json.loads(r.stdout)["certificates"]}
+    assert set(shown) == {*SITE, "blowfish.example.org"}
+    assert all("Pebble" in c["issuer"] and c["not_after"] and c["due"] for c in shown.values())
+    assert all(c["error"] is None for c in shown.values())
+
     # blowfish's example.org was validated through fishfinger's redirect to blowfish.
     log = (Path(lab.node_root("fishfinger")) / "challenges.log").read_text()
     assert '"GET /.well-known/acme-challenge/' in log and '" 302 ' in log, log

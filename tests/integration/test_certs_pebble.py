@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from kissha.certs import summary
 from kissha.lab.pebble import ChallTestSrv, Pebble
 from kissha.lab.sink import Sink
 
@@ -171,6 +172,16 @@ def test_obtain_then_nothing_then_renew_near_expiry(setup: Setup) -> None:
         assert (s.root / "ssl" / f"{name}.crt").read_bytes() == (
             s.root / "ssl" / f"{name}.fullchain.pem"
         ).read_bytes()
+    rows = {r.name: r for r in summary.load(s.root / "state-a")}
+    assert set(rows) == set(NAMES)
+    assert all("Pebble" in r.issuer and r.not_after and r.due_at for r in rows.values())
+    exposition = "\n".join(
+        f"{family} {n} {v}"
+        for family, _, _, values in summary.metrics(list(rows.values()))
+        for n, v in values
+    )
+    assert "kissha_cert_expiry_timestamp_seconds example.org" in exposition
+    assert "<td>www.example.org</td>" in summary.html_section(list(rows.values()))
     account = next((s.root / "state-a" / "acme").glob("*/account.key"))
     assert account.stat().st_mode & 0o777 == 0o600
     key_before = account.read_bytes()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kissha.config import Config
 
 log = logging.getLogger(__name__)
-RECORDS = "certs.json"  # per name: failures, retry time, last error, ARI window
+RECORDS = "certs.json"  # per name: failures, retry time, last error, ARI window, summary
 NOTIFY_STATE = "certs-state.json"  # events and open problems, as the failover's state
 NOTIFY_OUTBOX = "certs-notify.json"
 LOCK = "certs.lock"
@@ -251,6 +251,12 @@ def _run(
     # now; a failed renewal with the old certificate kept is none.
     if report.changed:
         _hooks(cc, report)
+    for r in report.names:  # what status, the page and metrics show, without reading PEM
+        rec = recs.setdefault(r.name, {})
+        rec.update(kind=r.kind, issuer=r.issuer, not_after=r.not_after, due_at=r.due_at)
+        rec["checked"] = now
+        if r.action in ("obtained", "renewed"):
+            rec.pop("error", None)
     records["names"] = {k: v for k, v in recs.items() if k in {n.name for n in names}}
     atomic_write(
         config.state_dir / RECORDS,
