@@ -164,7 +164,6 @@ def _run(
     report: Report,
 ) -> None:
     from kissha import state as statefile
-    from kissha.certs import store
 
     records = _records(config.state_dir)
     recs: dict[str, dict[str, Any]] = records["names"]
@@ -176,17 +175,19 @@ def _run(
     ari_names = []
     for w in wanted:
         n = w.name
-        files = store.Files.of(cc, n.name)
-        info, cert, problem = store.read(files)
         rec = recs.setdefault(n.name, {})
+        info, problem = _info(cc, n.name, rec)
         if problem:
             report.warnings.append(problem)
         if info is None:
             # Nothing usable here: a placeholder first, so the TLS servers can start.
             if not dry_run:
+                from kissha.certs import store
+
+                files = store.Files.of(cc, n.name)
                 key = store.new_key(cc.key_type)
                 store.install(cc, files, store.key_pem(key), store.placeholder(n.name, key, now))
-                info, cert, _ = store.read(files)
+                info, _ = _info(cc, n.name, rec)
             results[n.name] = NameResult(
                 n.name,
                 n.kind,
@@ -237,7 +238,7 @@ def _run(
                 and not info.placeholder
                 and rec.get("ari_next", 0) <= now
             ):
-                ari_names.append((n, cert, info))
+                ari_names.append((n, info))
     if (todo or ari_names) and not dry_run:
         _ask_ca(config, cc, me, records, todo, ari_names, results, now)
     elif dry_run:
@@ -264,6 +265,30 @@ def _run(
         mode=0o644,
     )
     report.warnings += _tell(config, cc, report, now)
+
+
+def _signature(cc: CertsConfig, name: str) -> list[int] | None:
+    """The certificate's and key's inode, size and mtime: unchanged files need no parsing."""
+    try:
+        a, b = cc.path("cert", name).stat(), cc.path("key", name).stat()
+    except OSError:
+        return None
+    return [a.st_ino, a.st_size, a.st_mtime_ns, b.st_ino, b.st_size, b.st_mtime_ns]
+
+
+def _info(
+    cc: CertsConfig, name: str, rec: dict[str, Any]
+) -> tuple[duemod.CertInfo | None, str | None]:
+    """What is on disk for ``name``: from certs.json when the files have not changed
+    since the last run (the daily run then never imports cryptography), else parsed."""
+    signature = _signature(cc, name)
+    if signature is not None and rec.get("file") == signature and rec.get("info"):
+        return duemod.CertInfo(**rec["info"]), None
+    from kissha.certs import store
+
+    info, _, problem = store.read(store.Files.of(cc, name))
+    rec["file"], rec["info"] = signature, None if info is None else asdict(info)
+    return info, problem
 
 
 def _na(info: duemod.CertInfo | None) -> float | None:
@@ -307,7 +332,10 @@ def _ask_ca(
     local.ca = first
     records["ari"] = "renewalInfo" in first.directory.to_partial_json()
 
-    for n, cert, info in ari_names:
+    for n, info in ari_names:
+        _, cert, _ = store.read(store.Files.of(cc, n.name))
+        if cert is None:
+            continue
         window, retry = first.renewal_window(cert)
         rec = recs[n.name]
         rec["ari_next"] = now + (retry or ARI_EVERY)
@@ -340,8 +368,8 @@ def _ask_ca(
             files = store.Files.of(cc, name)
             had = results[name].not_after is not None
             store.install(cc, files, key, chain)
-            info, _, _ = store.read(files)
             recs[name] = {"ari_next": now}  # a new certificate: ask for its window soon
+            info, _ = _info(cc, name, recs[name])
             results[name] = NameResult(
                 name,
                 w.name.kind,
