@@ -253,3 +253,34 @@ def test_placeholder_when_the_ca_is_down_from_the_start(setup: Setup) -> None:
         assert san.get_values_for_type(x509.DNSName) == [name]
     assert s.hooks() == 1  # placeholders are new files: the servers may start now
     assert os.path.exists(s.root / "state-a" / "certs.json")
+
+
+def test_split_brain_seen_by_the_failover_runs_holds_back_site_names(setup: Setup) -> None:
+    s = setup
+    state = s.root / "state-a"
+    state.mkdir()
+    (state / "state.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "problems": {
+                    "split-brain": {
+                        "kind": "split-brain",
+                        "since": 1.0,
+                        "message": "fishfinger/ipv4 names a, blowfish/ipv4 names b",
+                    }
+                },
+            }
+        )
+    )
+    r = s.run("--json")
+    assert r.returncode == 6, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    got = {n["name"]: (n["action"], n["reason"]) for n in report["names"]}
+    assert got["a.example.net"][0] == "obtained"  # a node's own FQDN never moves
+    for name in ("example.org", "www.example.org"):
+        action, reason = got[name]
+        assert action == "placeholder"
+        assert "split brain (fishfinger/ipv4 names a, blowfish/ipv4 names b)" in reason
+    text = s.run().stdout
+    assert "split brain: " in text and "site names are not requested" in text

@@ -76,7 +76,7 @@ class Report:
     def exit_code(self) -> int:
         if self.failed or self.hook_errors:
             return CertsFailed.exit_code
-        if self.split_brain and any(n.reason.startswith("split brain") for n in self.names):
+        if self.split_brain and any("split brain (" in n.reason for n in self.names):
             return 6
         return 1 if self.changed else 0
 
