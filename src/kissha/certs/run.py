@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import subprocess
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RECORDS = "certs.json"  # per name: failures, retry time, last error, ARI window, summary
-NOTIFY_STATE = "certs-state.json"  # events and open problems, as the failover's state
-NOTIFY_OUTBOX = "certs-notify.json"
 LOCK = "certs.lock"
 ARI_EVERY = 6 * 3600.0  # when the CA gives no Retry-After for its renewal info
 
@@ -250,8 +247,10 @@ def _run(
         return
     # A placeholder is a change too: a server that could not start without the file can
     # now; a failed renewal with the old certificate kept is none.
+    from kissha.certs import after
+
     if report.changed:
-        _hooks(cc, report)
+        after.hooks(cc, report)
     for r in report.names:  # what status, the page and metrics show, without reading PEM
         rec = recs.setdefault(r.name, {})
         rec.update(kind=r.kind, issuer=r.issuer, not_after=r.not_after, due_at=r.due_at)
@@ -264,7 +263,7 @@ def _run(
         json.dumps(records, indent=1, sort_keys=True).encode() + b"\n",
         mode=0o644,
     )
-    report.warnings += _tell(config, cc, report, now)
+    report.warnings += after.tell(config, cc, report, now)
 
 
 def _signature(cc: CertsConfig, name: str) -> list[int] | None:
@@ -398,67 +397,3 @@ def _failed(
         reason=f"{old.reason}; next try after {iso(now + wait)}",
     )
     log.warning("certs: %s: %s", name, exc)
-
-
-def _hooks(cc: CertsConfig, report: Report) -> None:
-    """Each reload command once, in order, whatever number of names changed."""
-    for command in cc.reload:
-        text = " ".join(command)
-        report.hooks.append(text)
-        try:
-            done = subprocess.run(
-                list(command),
-                capture_output=True,
-                text=True,
-                timeout=cc.hook_timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            report.hook_errors.append(f"{text}: {exc}")
-            continue
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-            report.hook_errors.append(f"{text}: exit {done.returncode}: {tail[0]}")
-
-
-def _tell(config: Config, cc: CertsConfig, report: Report, now: float) -> list[str]:
-    """Failures and near expiry, each once while it lasts, through [notify]."""
-    from kissha import state as statefile
-
-    st, warning = statefile.load(config.state_dir, NOTIFY_STATE)
-    seq = st.seq
-    failed = report.failed
-    if failed:
-        text = "; ".join(f"{r.name}: {r.error}" for r in failed)
-        st.open_problem(
-            now,
-            "cert-failed",
-            "cert-failed",
-            f"{len(failed)} certificate(s) not obtained on {report.node}: {text}",
-            names=[r.name for r in failed],
-        )
-    elif not any(r.error for r in report.names) and st.close_problem("cert-failed"):
-        st.add_event(now, "cert-ok", f"certificates obtained again on {report.node}")
-    soon = [
-        r
-        for r in report.names
-        if r.not_after is not None and r.not_after - now < cc.warn_days * 86400
-    ]
-    if soon:
-        text = ", ".join(f"{r.name} ({iso(r.not_after or 0)})" for r in soon)
-        st.open_problem(
-            now,
-            "cert-expiry",
-            "cert-failed",
-            f"certificates on {report.node} expire within {cc.warn_days} days: {text}",
-            names=[r.name for r in soon],
-        )
-    else:
-        st.close_problem("cert-expiry")
-    statefile.save(config.state_dir, st, NOTIFY_STATE)
-    warnings = [warning] if warning else []
-    if config.notify is not None:  # also for reminders and retries of earlier notices
-        from kissha import notify
-
-        warnings += notify.publish(config, st, now, seq, None, outbox=NOTIFY_OUTBOX)
-    return warnings
