@@ -131,3 +131,20 @@ def test_when_served_obtains_only_the_names_pointing_here(lab: Lab, certs: LabCe
         "blowfish.example.org": "obtained",
     }
     _verify(certs, "blowfish", "standby.example.org")
+
+
+def test_rotation_off_every_node_still_holds_every_name(isolation: None) -> None:
+    Lab.cleanup_stale()
+    with Lab(rotation="off") as lab:
+        c = lab_certs(lab)
+        try:
+            _failover(lab)
+            _failover(lab, "2026-11-30T12:00:00Z")  # a week later: no swap without rotation
+            assert lab.dig("fishfinger", "example.org", "A") == {"198.51.100.11"}
+            for node, fqdn in (
+                ("fishfinger", "fishfinger.example.org"),
+                ("blowfish", "blowfish.example.org"),
+            ):
+                assert _run(c, node) == dict.fromkeys((*SITE, fqdn), "obtained")
+        finally:
+            c.stop()
