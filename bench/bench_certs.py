@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bench_failover import RUN_COLUMNS, compare_runs, kissha_argv, print_heading, print_table
 
-from kissha.lab.pebble import ChallTestSrv, Pebble
-from kissha.lab.site import DEFAULT_ZONES, LoopbackSite
+from lab.pebble import ChallTestSrv, Pebble
+from lab.site import DEFAULT_ZONES, LoopbackSite
 
 NOW = "2026-11-23T12:00:00Z"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from kissha.lab.netlab import Lab
-from kissha.lab.pebble import LabCerts, lab_certs
+from lab.netlab import Lab
+from lab.pebble import LabCerts, lab_certs
 
 pytestmark = pytest.mark.e2e
 

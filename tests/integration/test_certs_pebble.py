@@ -22,8 +22,8 @@ import pytest
 from cryptography import x509
 
 from kissha.certs import summary
-from kissha.lab.pebble import ChallTestSrv, Pebble
-from kissha.lab.sink import Sink
+from lab.pebble import ChallTestSrv, Pebble
+from lab.sink import Sink
 
 pytestmark = pytest.mark.integration
 

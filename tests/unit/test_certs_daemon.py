@@ -12,9 +12,9 @@ import pytest
 from kissha import config as configmod
 from kissha.certs.run import NameResult, Report
 from kissha.config import Config
-from kissha.daemon import Daemon
-from kissha.failover import RunReport
-from kissha.model import Decision, Roles
+from kissha.core.model import Decision, Roles
+from kissha.engine.daemon import Daemon
+from kissha.engine.failover import RunReport
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-sites.toml"
 
@@ -46,7 +46,7 @@ def test_certs_run_once_an_hour_beside_the_rounds(
 
     daemon = Daemon(path, configmod.load(path), interval=0.01, runner=runner)
     daemon.certs_runner = certs_runner
-    with caplog.at_level(logging.INFO, logger="kissha.daemon"):
+    with caplog.at_level(logging.INFO, logger="kissha.engine.daemon"):
         assert daemon.serve() == 0
     assert done.wait(5)
     assert len(rounds) == 5

@@ -8,8 +8,8 @@ from kissha.certs import due
 from kissha.certs.challenge import route
 from kissha.certs.due import CertInfo, Window
 from kissha.certs.plan import held_names, select
-from kissha.config_sites import Site, site_names
-from kissha.model import Node, Roles
+from kissha.config.sites import Site, site_names
+from kissha.core.model import Node, Roles
 
 DAY = 86400.0
 T0 = 1_800_000_000.0  # a fixed "now": tests never read the clock

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kissha import config as configmod
-from kissha.config_sites import Site, SiteName
+from kissha.config.sites import Site, SiteName
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 

@@ -6,7 +6,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from kissha.certs.settings import CertsConfig
-from kissha.model import iso
+from kissha.core.model import iso
 
 if TYPE_CHECKING:
     from kissha.certs.run import Report
@@ -39,7 +39,7 @@ def hooks(cc: CertsConfig, report: Report) -> None:
 
 def tell(config: Config, cc: CertsConfig, report: Report, now: float) -> list[str]:
     """Failures and near expiry, each once while it lasts, through [notify]."""
-    from kissha import state as statefile
+    from kissha.engine import state as statefile
 
     st, warning = statefile.load(config.state_dir, NOTIFY_STATE)
     seq = st.seq

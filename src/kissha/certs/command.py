@@ -76,7 +76,7 @@ def certs(args: argparse.Namespace, config_path: Path, now: float) -> tuple[str,
 
 
 def text(report: Report) -> str:
-    from kissha.model import iso
+    from kissha.core.model import iso
 
     head = f"certs on {report.node} ({report.strategy})"
     lines = [head + (" [dry run]" if report.dry_run else "")]
@@ -106,8 +106,8 @@ def challenges(config_path: Path, listen: list[str]) -> int:
     from kissha import config as configmod
     from kissha.certs import responder
     from kissha.certs.run import this_node
+    from kissha.config.tomlcheck import parse_listen
     from kissha.errors import ConfigError, UsageError
-    from kissha.tomlcheck import parse_listen
 
     cfg = configmod.load(config_path)
     if cfg.certs is None:

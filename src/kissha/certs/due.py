@@ -106,6 +106,6 @@ def backoff(failures: int, retry_after: float | None, base: float = 3600.0) -> f
 
 
 def _iso(ts: float) -> str:
-    from kissha.model import iso
+    from kissha.core.model import iso
 
     return str(iso(ts))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kissha.config_sites import SiteName
-from kissha.model import Roles
+from kissha.config.sites import SiteName
+from kissha.core.model import Roles
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from kissha.certs import due as duemod
 from kissha.certs import plan
 from kissha.certs.settings import CertsConfig
+from kissha.core.model import iso
 from kissha.errors import ConfigError, KisshaError
 from kissha.files import RunLock, atomic_write
-from kissha.model import iso
 
 if TYPE_CHECKING:
     from kissha.certs.acmeclient import Ca
@@ -116,7 +116,7 @@ def _records(state_dir: Path) -> dict[str, Any]:
 
 def _split_brain(state_dir: Path) -> str:
     """Split brain as this node's failover runs saw it (open problem or being watched)."""
-    from kissha import state as statefile
+    from kissha.engine import state as statefile
 
     st, _ = statefile.load_readonly(state_dir)
     problem = st.problems.get("split-brain")
@@ -160,7 +160,7 @@ def _run(
     force: set[str],
     report: Report,
 ) -> None:
-    from kissha import state as statefile
+    from kissha.engine import state as statefile
 
     records = _records(config.state_dir)
     recs: dict[str, dict[str, Any]] = records["names"]

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kissha.model import Node
-from kissha.tomlcheck import (
+from kissha.config.tomlcheck import (
     Reader,
     argv,
     at_least,
@@ -18,6 +17,7 @@ from kissha.tomlcheck import (
     positive,
     seconds_of,
 )
+from kissha.core.model import Node
 
 # Names for the directories people use most; any https:// URL works too.
 DIRECTORIES = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kissha.model import iso
+from kissha.core.model import iso
 
 RECORDS = "certs.json"
 
