@@ -177,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", type=Path, metavar="DIR", help="write here instead of [page] dir")
     pg.add_argument("--port", type=int, help="the nameservers' port (default: [page] port, 53)")
     pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
+    from kissha.certs.command import add_parsers as add_certs_parsers  # argparse only
+
+    add_certs_parsers(sub)
     return p
 
 
@@ -275,6 +278,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(args)
     if args.command == "page":
         return _page(args)
+    if args.command == "certs":
+        from kissha.certs import command
+
+        text, code = command.certs(args, args.config, parse_now(args.now))
+        sys.stdout.write(text)
+        return code
+    if args.command == "challenges":
+        from kissha.certs import command
+
+        logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
+        return command.challenges(args.config, args.listen)
     raise UsageError(f"unknown command {args.command!r}")
 
 
@@ -357,10 +371,20 @@ def _status(args: argparse.Namespace) -> int:
     if args.nagios:
         print(status.nagios_line(v))
         return v.level
+    certs: list[Any] | None = None
+    if cfg.certs is not None:  # what the last kissha certs run recorded (certs.json)
+        from kissha.certs import summary
+
+        certs = summary.load(cfg.state_dir)
     if args.json:
-        _print_json(status.as_json(report))
+        doc = status.as_json(report)
+        if certs is not None:
+            doc["certificates"] = summary.as_json(certs)
+        _print_json(doc)
     else:
         sys.stdout.write(status.text(report))
+        if certs is not None:
+            sys.stdout.write("\n".join(summary.text(certs)) + "\n")
     return {status.OK: 0, status.WARNING: 1}.get(v.level, EXIT_STATUS_CRITICAL)
 
 

@@ -52,3 +52,27 @@ def test_no_sites_still_lists_the_node_fqdns() -> None:
         SiteName("fishfinger.example.org", "node", ("https",), node="fishfinger"),
         SiteName("blowfish.example.org", "node", ("https",), node="blowfish"),
     )
+
+
+def test_certs_defaults_and_layouts(tmp_path: Path) -> None:
+    base = (CONFIG_DIR / "good-sites.toml").read_text()
+    path = tmp_path / "k.toml"
+    path.write_text(base + '\n[certs]\nnode = "blowfish"\n')
+    cc = configmod.load(path).certs
+    assert cc is not None
+    assert cc.directory == "https://acme-v02.api.letsencrypt.org/directory"
+    assert cc.strategy == "every-node"
+    assert cc.path("cert", "example.org") == Path("/etc/ssl/example.org.crt")
+    assert cc.path("key", "example.org") == Path("/etc/ssl/private/example.org.key")
+    assert cc.cert_has_chain
+    path.write_text(
+        base + '\n[certs]\nlayout = "debian"\ndirectory = "letsencrypt-staging"\n'
+        'reload = [["systemctl", "reload", "nginx"]]\nspread = "6h"\n'
+    )
+    cc = configmod.load(path).certs
+    assert cc is not None
+    assert cc.path("fullchain", "a.org") == Path("/etc/ssl/certs/a.org.fullchain.pem")
+    assert not cc.cert_has_chain
+    assert cc.directory.startswith("https://acme-staging-v02.")
+    assert cc.reload == (("systemctl", "reload", "nginx"),)
+    assert cc.spread == 6 * 3600

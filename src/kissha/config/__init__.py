@@ -38,6 +38,7 @@ from kissha.core.model import Node
 from kissha.errors import ConfigError
 
 if TYPE_CHECKING:
+    from kissha.certs.settings import CertsConfig
     from kissha.notify.settings import NotifyConfig
 
 DEFAULT_PATH = Path("/etc/kissha.toml")
@@ -97,6 +98,7 @@ class Config:
     page: PageConfig = field(default_factory=PageConfig)
     notify: NotifyConfig | None = None  # None: no [notify], nothing imported
     sites: tuple[Site, ...] = ()  # [[sites]]: what the nodes serve besides their own FQDNs
+    certs: CertsConfig | None = None  # None: no [certs]
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -174,6 +176,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "page",
             "notify",
             "sites",
+            "certs",
         },
         "",
     )
@@ -199,6 +202,11 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         from kissha.notify.settings import parse_notify
 
         notify = parse_notify(r, r.table(data, "notify", ""), base, nodes)
+    certs = None
+    if "certs" in data:
+        from kissha.certs.settings import parse_certs
+
+        certs = parse_certs(r, r.table(data, "certs", ""), base, nodes)
     if r.problems:
         raise ConfigError(r.problems, source)
     return Config(
@@ -215,6 +223,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         page=page,
         notify=notify,
         sites=sites,
+        certs=certs,
     )
 
 

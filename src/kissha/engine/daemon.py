@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # results as its prober, or a stand-in in tests.
 Runner = Callable[["Config", float, "Prober"], "RunReport"]
 MAX_ROUNDS_IN_FLIGHT = 16
+# With [certs]: kissha certs in a thread of its own at most this often (a run with nothing
+# due costs ~0.15 s of CPU and no network), so slow orders never delay a failover round.
+CERTS_EVERY = 3600.0
+CERTS_JOIN = 30.0  # at SIGTERM, wait this long for a certs run to finish its orders
 
 
 def _run(config: Config, now: float, prober: Prober) -> RunReport:
@@ -104,6 +108,9 @@ class Daemon:
         self._last_line: tuple[str, tuple[str, ...]] | None = None
         self._http: HTTPServer | None = None
         self._lock_held = False
+        self.certs_runner: Callable[[Config, float], Any] | None = None
+        self._certs_next = 0.0
+        self._certs_thread: threading.Thread | None = None
 
     @property
     def interval(self) -> float:
@@ -148,6 +155,8 @@ class Daemon:
             os.close(rfd)
             os.close(wfd)
             self._stop_http()
+            if self._certs_thread is not None:
+                self._certs_thread.join(CERTS_JOIN)
         log.info("daemon stopped")
         return 0
 
@@ -196,6 +205,7 @@ class Daemon:
     def round(self, probes: _ProbeRound) -> None:
         """One engine run on a probe round's results; every failure is logged and the
         daemon goes on."""
+        self._maybe_certs()
         try:
             if probes.error is not None:
                 raise probes.error
@@ -222,6 +232,44 @@ class Daemon:
                 self._update_metrics(report)
             except Exception as exc:  # stale metrics, not a dead daemon
                 log.error("metrics: %s: %s", type(exc).__name__, exc)
+
+    def _maybe_certs(self) -> None:
+        """Start a kissha certs run in its own thread when [certs] is set, the last one
+        is over, and CERTS_EVERY has passed; it takes its own lock, as a cron run does."""
+        busy = self._certs_thread is not None and self._certs_thread.is_alive()
+        if self.config.certs is None or busy or time.monotonic() < self._certs_next:
+            return
+        self._certs_next = time.monotonic() + CERTS_EVERY
+        self._certs_thread = threading.Thread(
+            target=self._certs, args=(self.config,), name="certs", daemon=True
+        )
+        self._certs_thread.start()
+
+    def _certs(self, config: Config) -> None:
+        if self.certs_runner is None:
+            from kissha.certs.run import run
+
+            self.certs_runner = run
+        try:
+            report = self.certs_runner(config, time.time())
+        except LockHeld as exc:
+            log.info("certs: %s; trying again later", exc)
+            return
+        except Exception as exc:
+            log.error("certs failed: %s: %s", type(exc).__name__, one_line(str(exc)))
+            return
+        for r in report.names:
+            if r.written or r.error:
+                log.log(
+                    logging.WARNING if r.action == "failed" else logging.INFO,
+                    "certs: %s %s: %s%s",
+                    r.action,
+                    r.name,
+                    r.reason,
+                    f": {r.error}" if r.action == "failed" else "",
+                )
+        for problem in report.hook_errors:
+            log.warning("certs: hook failed: %s", problem)
 
     def _report(self, report: RunReport) -> None:
         """One compact line when a round changed something or failed, or the health or
@@ -268,7 +316,8 @@ class Daemon:
         if report.dry_run:
             return
         st, _ = statefile.load_readonly(self.config.state_dir)
-        self.metrics_text = metrics.render(report, st)
+        certs = self.config.state_dir if self.config.certs is not None else None
+        self.metrics_text = metrics.render(report, st, certs)
 
     def _start_http(self) -> None:
         listen = self.config.metrics.listen

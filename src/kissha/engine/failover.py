@@ -198,7 +198,8 @@ def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str
         def metrics_step() -> list[str]:
             from kissha.observe import metrics
 
-            warning = metrics.write_textfile(textfile, report, st)
+            certs = config.state_dir if config.certs is not None else None
+            warning = metrics.write_textfile(textfile, report, st, certs)
             return [warning] if warning else []
 
         steps.append(("metrics", metrics_step))

@@ -17,6 +17,7 @@ KINDS = (
     "split-brain",
     "split-brain-resolved",
     "cert-expiring",
+    "cert-failed",
     "error",
 )
 # Off by default: the weekly swap (news every Monday is noise) and standby-only changes.
@@ -49,6 +50,7 @@ SEVERITY = {
     "split-brain": "critical",
     "split-brain-resolved": "info",
     "cert-expiring": "warning",
+    "cert-failed": "warning",  # kissha certs: this node's own certificates, told by it
     "error": "critical",
     "reminder": "warning",
     "digest": "warning",

@@ -59,6 +59,8 @@ def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
         text = f"split brain resolved: {message}"
     elif kind == "cert-expiring":
         text = f"certificate close to expiry: {message}"
+    elif kind == "cert-failed":
+        text = f"certificates: {message}"
     elif kind == "error":
         text = f"error on {ctx.node}: {message}"
     else:  # node-down, family-down, family-up: their message says it all
@@ -93,6 +95,8 @@ HINTS = {
     "reaches every nameserver shows what each answers.",
     "split-brain-resolved": "Nothing to do.",
     "cert-expiring": "Renew the certificate (or check that renewal runs).",
+    "cert-failed": "Run 'kissha certs --dry-run' on {me}: it shows each name's last error "
+    "and when it tries again (the old certificates stay in place meanwhile).",
     "error": "Run 'kissha check-config' and 'kissha failover --dry-run' on {me} for the details.",
 }
 

@@ -17,8 +17,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Labels = tuple[tuple[str, str], ...]
 
 
-def render(report: RunReport, state: State) -> str:
-    """The metrics of one run, after its state was updated; a pure function."""
+def render(report: RunReport, state: State, certs_from: Path | None = None) -> str:
+    """The metrics of one run, after its state was updated; pure but for ``certs_from``:
+    the state_dir whose certs.json (the last kissha certs run) adds the certificates."""
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[Labels, float]]) -> None:
@@ -115,17 +116,24 @@ def render(report: RunReport, state: State) -> str:
         "The exit code of the last failover run (0 unchanged, 1 changed, 3 rolled back).",
         [((), report.exit_code)],
     )
+    if certs_from is not None:
+        from kissha.certs import summary
+
+        for name, kind, text, values in summary.metrics(summary.load(certs_from)):
+            family(name, kind, text, [((("name", n),), v) for n, v in values])
     return "\n".join(out) + "\n"
 
 
-def write_textfile(path: Path, report: RunReport, state: State) -> str | None:
+def write_textfile(
+    path: Path, report: RunReport, state: State, certs_from: Path | None = None
+) -> str | None:
     """Write the metrics atomically for node_exporter's textfile collector.
 
     A failure is returned as a warning: metrics must never stop a failover run."""
     from kissha.files import atomic_write
 
     try:
-        atomic_write(path, render(report, state).encode(), mode=0o644)
+        atomic_write(path, render(report, state, certs_from).encode(), mode=0o644)
     except OSError as exc:
         warning = f"metrics.textfile: cannot write {path}: {exc.strerror or exc}"
         log.warning(warning)

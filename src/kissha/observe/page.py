@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +156,12 @@ def build(
         "series": history.summary(buckets),
     }
     doc["page"] = {"generated": iso(now), "title": data.title, "version": __version__}
+    if config.certs is not None:  # what the last kissha certs run recorded
+        from kissha.certs import summary
+
+        rows = summary.load(config.state_dir)
+        doc["certificates"] = summary.as_json(rows)
+        data = replace(data, extra_html=summary.html_section(rows))
     return data, doc
 
 

@@ -91,6 +91,7 @@ class PageData:
     column_width: int = 900  # seconds per timeline column (history.column_width)
     version: str = ""
     warnings: tuple[str, ...] = ()
+    extra_html: str = ""  # sections other outputs add (certificates), already escaped
 
 
 def render(data: PageData) -> str:
@@ -120,6 +121,7 @@ def render(data: PageData) -> str:
         ),
         "<h2>Last events</h2>",
         _events(data.events),
+        data.extra_html,
         '<footer class="muted small"><p>',
         f"Generated {escape(iso(data.now))} by kissha {escape(data.version)} on each run "
         f"(refreshes every {int(data.refresh)} s). Machine-readable: "
