@@ -176,7 +176,7 @@ class Daemon:
         )
         for warning in report.warnings + report.problems:
             text += f"; warning: {one_line(warning)}"
-        log.log(logging.WARNING if report.exit_code == 3 else logging.INFO, "%s", text)
+        log.log(logging.WARNING if report.exit_code in (3, 5, 7) else logging.INFO, "%s", text)
 
     def reload(self) -> bool:
         """Read the config again; a bad one is reported and the old one kept."""

@@ -171,12 +171,20 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
                 extra = {"cause": cause, "from": previous.master, "to": roles.master}
                 if cause == "failover":
                     extra["reason"] = reason(report.probes, previous.master)
+            done = report.done
+            # named once, here: the zones this change could not reach
+            missed = list(dict.fromkeys(f.zone for f in report.failed))
+            if missed:
+                extra["failed_zones"] = missed[:50]
+                if any(f.stage == "verify" for f in report.failed):
+                    st.rollbacks += 1
             st.add_event(
                 now,
                 kind,
                 f"master {was} -> {roles.master}, standby "
-                f"{roles.standby}; {len(report.plans)} zone(s)",
-                zones=[p.zone for p in report.plans][:50],
+                f"{roles.standby}; {len(done)} zone(s)"
+                + (f"; not changed: {', '.join(missed[:10])}" if missed else ""),
+                zones=[p.zone for p in done][:50],
                 standby=roles.standby,
                 **extra,
             )
@@ -185,7 +193,7 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         st.roles = roles
     fold_certs(st, report.probes, now)
     if report.checked:
-        fold_zone_problems(st, report.problems, now)
+        fold_zone_problems(st, report.zone_problems, now)
     if not failed:  # the run got through: the errors of earlier runs are over
         for key in [k for k in st.problems if k.startswith("error:")]:
             st.close_problem(key)
