@@ -313,3 +313,87 @@ def test_sigterm_during_a_run_finishes_it(site: LoopbackSite, short_tmp: Path) -
     assert "6 zone(s) changed, reloaded and verified" in out
     assert site.answers("www.example.org", "A") == {A_BLOW}
     assert leftovers(site) == []
+
+
+# --- a slow reload is waited for --------------------------------------------------------
+
+
+def test_a_slow_reload_is_waited_for_not_rolled_back(short_tmp: Path, isolation: None) -> None:
+    # 8 MB of zone data: nsd needs about a second to load it, far more than the
+    # verify_timeout of 0.2 s; while nsd still serves the old serial, kissha waits.
+    with LoopbackSite(short_tmp / "site", zones=("example.org", "big.test")) as site:
+        big = site.zone_path("big.test")
+        extra = "".join(f"h{i} IN A 198.51.{(i >> 8) & 255}.{i & 255}\n" for i in range(300_000))
+        big.write_text(site.zone_text("big.test") + extra)
+        assert site.nsd is not None
+        subprocess.run([*site.nsd.control_argv, "reload"], check=True, capture_output=True)
+        deadline = time.monotonic() + 60
+        while site.answers("h1.big.test", "A") != {"198.51.0.1"}:
+            assert time.monotonic() < deadline, "nsd never loaded the big zone"
+            time.sleep(0.05)
+        text = site.config_text(failures_before_demotion=1)
+        site.config_path.write_text(text.replace("verify_timeout = 3.0", "verify_timeout = 0.2"))
+        assert site.kissha("failover", now=NOW).returncode == 0  # validates the skeletons
+        site.stop_web("fishfinger")
+        r = site.kissha("failover", "--json", now=NOW)
+        data = json.loads(r.stdout)
+        assert data["exit_code"] == 1, r.stdout + r.stderr
+        assert data["apply"]["timings"]["verify"] > 0.2  # it waited past verify_timeout
+        assert site.answers("www.big.test", "A") == {A_BLOW}
+
+
+def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
+    # A server that keeps answering the old serial (still loading) for one zone and a
+    # wrong address for another: each failure says which it was.
+    import socket
+    import threading
+
+    import dns.message
+    import dns.rrset
+
+    from kissha.dnsserver.verify import Check, verify
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            q = dns.message.from_wire(data)
+            r = dns.message.make_response(q)
+            r.flags |= 0x0400  # AA
+            name = q.question[0].name.to_text()
+            if q.question[0].rdtype == 6:
+                soa = f"ns. host. {5 if name == 'old.test.' else 6} 1 1 1 1"
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "SOA", soa))
+            else:
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.99"))
+            sock.sendto(r.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        checks = [
+            Check("old.test.", "SOA", serial=6, zone="old.test.", old_serial=5),
+            Check("new.test.", "SOA", serial=6, zone="new.test.", old_serial=5),
+            Check("www.new.test.", "A", addresses=frozenset({"198.51.100.12"}), gate=1, zone="new"),
+        ]
+        t0 = time.monotonic()
+        failures = verify(["127.0.0.1"], sock.getsockname()[1], checks, 0.2, grace=0.6)
+        waited = time.monotonic() - t0
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+    assert 0.7 < waited < 3  # the loading zone was waited for, within the bound
+    words = sorted(str(f) for f in failures)
+    assert words[0].startswith("127.0.0.1: old.test. still serves the old serial 5 after 0.")
+    assert words[0].endswith("s (still loading; wanted 6)")
+    assert words[1] == (
+        "127.0.0.1: www.new.test. A = 198.51.100.12, got 198.51.100.99 (wrong answer)"
+    )

@@ -55,9 +55,9 @@ log = logging.getLogger(__name__)
 ENCODING = ("utf-8", "surrogateescape")
 KEPT_SUFFIX = ".kissha-kept"  # a backup recovery could not use: kept, never swept
 # How long a server may take to load zone data, on top of verify_timeout, while it
-# still serves the old serial: nsd 4.6 loads ~10 MB/s on the project's machines
-# (bench/run-killpoints --slow prints it); a quarter of that leaves room for a busy
-# host. A 50 MB change waits up to verify_timeout + 20 s.
+# still serves the old serial or does not answer: nsd 4.6 loaded 8 MB in 0.9 s
+# (~9 MB/s) on the project's machines; a quarter of that leaves room for a busy host.
+# A 50 MB change waits up to verify_timeout + 20 s.
 LOAD_BYTES_PER_SECOND = 2_500_000
 LOOK_TIMEOUT = 1.0  # the serial look of a run that changes nothing, at most
 

@@ -139,6 +139,8 @@ class Failure:
                 f"{self.server}: {c.name} still serves the old serial {c.old_serial} "
                 f"after {self.waited:.1f} s (still loading; wanted {c.serial})"
             )
+        if self.kind == "no answer":
+            return f"{self.server}: {c.describe()}, no answer after {self.waited:.1f} s"
         return f"{self.server}: {c.describe()}, got {self.got} ({self.kind})"
 
 
@@ -174,8 +176,10 @@ def verify(
             sock.connect((server, port))
         while any(st.pending for st in states):
             now = time.monotonic()
-            # Past the budget: wait on only while some server is still loading a zone.
-            loading = any(st.loading for st in states)
+            # Past the budget: wait on only while some server is still loading a zone
+            # (answers its old serial, or is silent: nsd may not answer while it swaps
+            # in a large reload).
+            loading = any(st.loading or st.silent() for st in states)
             if now >= deadline and (now >= start + timeout + grace or not loading):
                 break
             for st in states:
@@ -277,9 +281,17 @@ class _ServerState:
         self.answered: set[int] = set()  # checks that got any answer at all
         self.loading: set[int] = set()  # SOA checks last answered with the old serial
         self.refused = False  # nothing listens (ICMP port unreachable)
-        self.sent: set[int] = set()
+        self.sent: set[int] = set()  # sent again already (``once``)
+        self.asked: set[int] = set()  # sent at least once
         self.next_id = 1
         self.next_sweep = 0.0
+
+    def silent(self) -> bool:
+        """Checks still pending that never got an answer, from a server that does not
+        refuse (nothing listening is not loading)."""
+        return not self.refused and any(
+            i in self.asked and i not in self.answered for i in self.pending
+        )
 
     def next_due(self, now: float) -> float:
         return self.later[0][0] - now if self.later else RETRY_AFTER
@@ -317,6 +329,7 @@ class _ServerState:
                 heapq.heappush(self.later, (now + RETRY_AFTER, i))
                 continue
             self.inflight[qid] = (i, now)
+            self.asked.add(i)
 
     def receive(self, checks: Sequence[Check], questions: Sequence[bytes]) -> None:
         while True:
