@@ -201,12 +201,12 @@ def _run(
         # No zone file at all, an environment error, an unexpected error: the run stops
         # here, its report (probes, health, decision) goes with the error, and the error
         # is an event (once until a run gets through).
-        if not dry_run:
-            _failed(config, st, report, exc)
         code = exc.exit_code if isinstance(exc, KisshaError) else 70
         message = str(exc) if isinstance(exc, KisshaError) else _internal(exc)
         report.outcome, report.message, report.error_code = "failed", message, code
         report.timings["total"] = time.monotonic() - t0
+        if not dry_run:
+            _failed(config, st, report, exc)
         raise RunFailed(message, report, code) from exc
     report.timings["total"] = time.monotonic() - t0
     if not dry_run:
@@ -355,7 +355,10 @@ def _failed(config: Config, st: statefile.State, report: RunReport, exc: Excepti
     if config.notify is not None:
         from kissha import notify
 
-        notify.publish(config, st, now, report.seq_before, report)
+        try:
+            notify.publish(config, st, now, report.seq_before, report)
+        except Exception as inner:  # the run's own error is what must be told
+            log.warning("notify: internal error: %s: %s", type(inner).__name__, inner)
 
 
 def _remember(config: Config, st: statefile.State, report: RunReport) -> None:

@@ -282,15 +282,17 @@ class _ServerState:
         self.loading: set[int] = set()  # SOA checks last answered with the old serial
         self.refused = False  # nothing listens (ICMP port unreachable)
         self.sent: set[int] = set()  # sent again already (``once``)
-        self.asked: set[int] = set()  # sent at least once
+        self.gate_of = {i: c.gate for i, c in enumerate(checks) if c.gate is not None}
         self.next_id = 1
         self.next_sweep = 0.0
 
     def silent(self) -> bool:
-        """Checks still pending that never got an answer, from a server that does not
-        refuse (nothing listening is not loading)."""
-        return not self.refused and any(
-            i in self.asked and i not in self.answered for i in self.pending
+        """Checks pending, due (their zone's serial passed) and never answered: just
+        released by a serial that came in late, or not answered at all. A refusal
+        counts too: nsd may drop its listeners briefly while it swaps in a large
+        reload, and the grace this buys is bounded by the size of the change."""
+        return any(
+            i not in self.answered and self.gate_of.get(i) not in self.pending for i in self.pending
         )
 
     def next_due(self, now: float) -> float:
@@ -329,7 +331,6 @@ class _ServerState:
                 heapq.heappush(self.later, (now + RETRY_AFTER, i))
                 continue
             self.inflight[qid] = (i, now)
-            self.asked.add(i)
 
     def receive(self, checks: Sequence[Check], questions: Sequence[bytes]) -> None:
         while True:
