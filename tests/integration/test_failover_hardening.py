@@ -206,6 +206,12 @@ def test_a_missing_tool_exits_8_before_any_file_changes(site: LoopbackSite, key:
     assert_still_tells_the_run(r.stdout)
     assert sha256s(site) == before
     assert leftovers(site) == []
+    r = site.kissha("failover", "--json", now=NOW)  # the same, for machines
+    data = json.loads(r.stdout)
+    assert (r.returncode, data["exit_code"], data["outcome"]) == (8, 8, "failed")
+    assert data["health"]["fishfinger"]["up"] is False
+    assert data["decision"]["master"] == "blowfish" and len(data["probes"]) == 4
+    assert sha256s(site) == before
 
 
 # --- the journal, backups and what nsd serves ---------------------------------------
