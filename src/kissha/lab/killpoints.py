@@ -11,8 +11,9 @@ loopback site (real nsd) whose master is down, so that every run fails over:
    byte for byte, with its owner and mode; no temp file, backup or journal is left;
    nsd serves every file's serial and the new addresses on each address.
 
-Only kissha's own process is traced (no ``-f``): the spawns of nsd-checkzone and
-nsd-control are kill points in kissha (clone/vfork), the reload's among them.
+Only kissha's own process (its main thread) is traced (no ``-f``): the spawns of
+nsd-checkzone and nsd-control are kill points in kissha (clone/vfork), the reload's
+among them, and so are the verification sockets (connect).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SYSCALLS = (
     "clone",
     "clone3",
     "vfork",
+    "connect",
 )
 OWNER, MODE = (4321, 4321), 0o640
 
