@@ -165,6 +165,20 @@ def test_read_only_zones_directory_exits_8(site: LoopbackSite) -> None:
     assert leftovers(site) == []
 
 
+def test_read_only_state_directory_exits_8(site: LoopbackSite) -> None:
+    master_down(site)
+    before = sha256s(site)
+    state = site.root / "state"
+    r = kissha_in_mount_ns(
+        site, f"mount --bind {state} {state} && mount -o remount,bind,ro {state}", "failover"
+    )
+    assert r.returncode == 8, r.stdout + r.stderr
+    assert r.stderr.startswith(f"kissha: {state}/")
+    assert "Read-only file system" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert sha256s(site) == before
+
+
 def test_permission_denied_exits_8(site: LoopbackSite, short_tmp: Path) -> None:
     master_down(site)
     before = sha256s(site)
