@@ -239,9 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as exc:
         # A file or directory outside a run's own handling (the lock, the state...).
-        from kissha.errors import EnvError, os_error
+        from kissha.errors import EnvError
 
-        print(f"kissha: {os_error(exc.filename or '(no file)', exc, 'use it')}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kissha: {where}{exc.strerror or exc}", file=sys.stderr)
         if args.debug:
             _traceback(exc)
         return EnvError.exit_code

@@ -123,7 +123,11 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     ("error", "code", "fragment"),
     [
         (RuntimeError("boom"), 70, "internal error: RuntimeError: boom"),
-        (PermissionError(13, "Permission denied", "/var/lib/kissha/lock"), 8, "lock: cannot"),
+        (
+            PermissionError(13, "Permission denied", "/var/lib/kissha/lock"),
+            8,
+            "kissha: /var/lib/kissha/lock: Permission denied",
+        ),
         (UsageError("bad"), 2, "kissha: bad"),
     ],
 )
