@@ -87,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         "--quiet",
         action="store_true",
-        help="print nothing when nothing changed (exit 0): for plain cron mail",
+        help="print nothing when nothing changed and nothing was recovered (exit 0): "
+        "for plain cron mail",
     )
     f.add_argument(
         "--now",
@@ -282,7 +283,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 report = exc.report
                 _print_run(report, args.json, output)
                 raise
-        if args.quiet and report.exit_code == 0:
+        if args.quiet and report.exit_code == 0 and not report.recovered:
             return 0
         _print_run(report, args.json, output)
         return report.exit_code

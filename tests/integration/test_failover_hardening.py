@@ -279,6 +279,10 @@ def test_nsd_serving_another_serial_is_reloaded(site: LoopbackSite) -> None:
     assert site.serial("irregular.ninja") == 1700000009
     again = site.kissha("failover", now=NOW)
     assert "recovered" not in again.stdout
+    # --quiet still tells it: something was done
+    zone.write_text(site.zone_text("irregular.ninja", serial=1700000010))
+    r = site.kissha("failover", "--quiet", now=NOW)
+    assert r.returncode == 0 and "recovered: irregular.ninja.: " in r.stdout
 
 
 # --- symlinks, SIGTERM ----------------------------------------------------------------
