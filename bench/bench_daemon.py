@@ -39,7 +39,7 @@ from typing import Any
 
 from bench_lab import DEFAULTS, NODES
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 
 MASTER, STANDBY = NODES
 POLL = 0.1

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from kissha.lab.site import ZONE_TEMPLATE, LoopbackSite
+from lab.site import ZONE_TEMPLATE, LoopbackSite
 
 HERE = Path(__file__).resolve().parent
 ORIGINAL = HERE / "original.sh"

@@ -1,6 +1,6 @@
 """Kill kissha (SIGKILL) at every rename, link, unlink, fsync and process spawn of a
 failover run, then run it again (the recovery) and check the zone files (sha256, owner,
-mode), the leftovers and nsd's answers. See kissha.lab.killpoints.
+mode), the leftovers and nsd's answers. See lab.killpoints.
 
 Run with ``bench/run-killpoints`` (a private network namespace, strace). Prints the
 calls counted per system call, the points killed, and every problem found (none
@@ -16,8 +16,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kissha.lab import killpoints
-from kissha.lab.site import LoopbackSite
+from lab import killpoints
+from lab.site import LoopbackSite
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 
 HERE = Path(__file__).resolve().parent
 NODES = ("fishfinger", "blowfish")

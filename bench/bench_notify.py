@@ -33,10 +33,10 @@ from bench_failover import (
 )
 
 from kissha import config as configmod
-from kissha.lab.sink import Sink
-from kissha.lab.site import LoopbackSite
+from kissha.engine.state import State
 from kissha.notify import deliver, plan, render
-from kissha.state import State
+from lab.sink import Sink
+from lab.site import LoopbackSite
 
 NOW = 1795435200.0  # 2026-11-23T12:00:00Z, as kissha_argv's --now
 

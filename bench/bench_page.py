@@ -29,10 +29,10 @@ from pathlib import Path
 from bench_failover import RUN_COLUMNS, compare_runs, print_heading, print_table, variant_argvs
 
 from kissha import config as configmod
-from kissha import history, page, pagehtml
-from kissha.lab.site import LoopbackSite
-from kissha.model import ProbeResult
-from kissha.state import State
+from kissha.core.model import ProbeResult
+from kissha.engine.state import State
+from kissha.observe import history, page, pagehtml
+from lab.site import LoopbackSite
 
 NOW = 1795435200.0  # 2026-11-23T12:00:00Z, as kissha_argv's --now
 DAYS = 3

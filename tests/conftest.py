@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import LoopbackSite
+from lab.site import LoopbackSite
 from tests.helpers import require_isolation
 
 

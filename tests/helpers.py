@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kissha.lab.site import isolated
+from lab.site import isolated
 
 
 def require_isolation() -> None:

@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse_duration(text: str) -> float:
     """'90m', '2h', '1d12h', '1w', or plain seconds, to seconds."""
-    from kissha.tomlcheck import seconds_of
+    from kissha.config.tomlcheck import seconds_of
 
     seconds = seconds_of(text)
     if seconds is None:
@@ -270,7 +270,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "failover":
         now = parse_now(args.now)
         cfg = configmod.load(args.config)
-        from kissha import failover, output
+        from kissha import output
+        from kissha.engine import failover
         from kissha.errors import RunFailed
 
         with _finish_on_sigterm():
@@ -289,7 +290,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return report.exit_code
     if args.command == "daemon":
         cfg = configmod.load(args.config)
-        from kissha.daemon import Daemon
+        from kissha.engine.daemon import Daemon
 
         # The daemon's output is its log (stderr, e.g. the journal): one line a change.
         logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
@@ -340,8 +341,8 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _check_config(cfg: Any, as_json: bool) -> int:
     from kissha.config import zone_refs
+    from kissha.core.zonefile import scan
     from kissha.errors import ZoneError
-    from kissha.zonefile import scan
 
     zones = []
     problems = []
@@ -397,9 +398,9 @@ def _check_config(cfg: Any, as_json: bool) -> int:
 
 
 def _pin(cfg: Any, args: argparse.Namespace) -> int:
-    from kissha import state as statefile
+    from kissha.core.model import Pin, iso
+    from kissha.engine import state as statefile
     from kissha.files import RunLock
-    from kissha.model import Pin, iso
 
     now = time.time()
     with RunLock(cfg.state_dir / "lock"):
@@ -429,7 +430,7 @@ EXIT_STATUS_CRITICAL = 6
 def _status(args: argparse.Namespace) -> int:
     """kissha status; with --nagios every outcome, errors included, is one line and 0-3."""
     from kissha import config as configmod
-    from kissha import status
+    from kissha.observe import status
 
     try:
         try:
@@ -467,8 +468,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _page(args: argparse.Namespace) -> int:
     from kissha import config as configmod
-    from kissha import page
-    from kissha import state as statefile
+    from kissha.engine import state as statefile
+    from kissha.observe import page
 
     cfg = configmod.load(args.config)
     if args.out is None and cfg.page.dir is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kissha.failover import RunReport
-from kissha.model import iso
-from kissha.zonefile import diff
+from kissha.core.model import iso
+from kissha.core.zonefile import diff
+from kissha.engine.failover import RunReport
 
 JSON_SCHEMA = "kissha.failover/1"
 MAX_DIFF_LINES = 200

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 
 pytestmark = pytest.mark.e2e
 

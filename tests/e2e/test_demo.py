@@ -18,7 +18,7 @@ def namespaces() -> set[str]:
 def test_demo_fails_over_fails_back_and_cleans_up(isolation: None) -> None:
     before = namespaces()
     r = subprocess.run(
-        [sys.executable, "-m", "kissha.lab.demo", "--interval", "0.2"],
+        [sys.executable, "-m", "lab.demo", "--interval", "0.2"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import pytest
 
-from kissha.lab import faults
-from kissha.lab.faults import FAMILIES, Family
-from kissha.lab.netlab import SERIAL, Lab
-from kissha.lab.netlab_text import parse_dig
+from lab import faults
+from lab.faults import FAMILIES, Family
+from lab.netlab import SERIAL, Lab
+from lab.netlab_text import parse_dig
 
 pytestmark = pytest.mark.integration
 

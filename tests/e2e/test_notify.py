@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.netlab import HTTPS_PORT, SINK_HTTP_PORT, Lab
-from kissha.lab.netlab_text import GEMINI_PORT
-from kissha.lab.sink import messages
+from lab.netlab import HTTPS_PORT, SINK_HTTP_PORT, Lab
+from lab.netlab_text import GEMINI_PORT
+from lab.sink import messages
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 from tests.browser import chromium_path, dump_dom, screenshot
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from kissha.lab.netlab import Lab
-from kissha.model import FAMILIES, Family
+from kissha.core.model import FAMILIES, Family
+from lab.netlab import Lab
 
 pytestmark = pytest.mark.e2e
 

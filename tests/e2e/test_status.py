@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from kissha.lab.netlab import Lab
+from lab.netlab import Lab
 
 pytestmark = pytest.mark.e2e
 

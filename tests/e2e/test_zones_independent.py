@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.netlab import Lab
-from kissha.model import FAMILIES
+from kissha.core.model import FAMILIES
+from lab.netlab import Lab
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import LoopbackSite
+from lab.site import LoopbackSite
 from tests.unit.test_metrics import parse, values
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import LoopbackSite
+from lab.site import LoopbackSite
 
 pytestmark = pytest.mark.integration
 
@@ -375,7 +375,7 @@ def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
     import dns.message
     import dns.rrset
 
-    from kissha.dnsserver.verify import Check, verify
+    from kissha.dns.verify import Check, verify
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))

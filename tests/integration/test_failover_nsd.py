@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.site import LoopbackSite
+from lab.site import LoopbackSite
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """SIGKILL at exact system calls of a failover run, then a recovery run: zone files are
 the expected new ones (sha256, owner, mode), nothing is left behind, nsd serves them.
 
-A bounded sample of kissha.lab.killpoints (bench/run-killpoints kills at every point):
+A bounded sample of lab.killpoints (bench/run-killpoints kills at every point):
 each rename and link of a run, the reload's spawn, a sample of unlinks and fsyncs, and
 the same points with the recovery run killed at its reload too.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab import killpoints
-from kissha.lab.site import LoopbackSite
+from lab import killpoints
+from lab.site import LoopbackSite
 
 pytestmark = pytest.mark.integration
 

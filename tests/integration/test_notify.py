@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from kissha.config import load
-from kissha.lab.certs import issue
-from kissha.lab.sink import Sink
-from kissha.lab.site import LoopbackSite
 from kissha.notify import deliver
 from kissha.notify.settings import MailChannel, WebhookChannel
+from lab.certs import issue
+from lab.sink import Sink
+from lab.site import LoopbackSite
 
 pytestmark = pytest.mark.integration
 

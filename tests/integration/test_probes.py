@@ -19,15 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from kissha import failover, output
+from kissha import output
 from kissha.config import Config, HealthConfig, parse
-from kissha.failover import RunReport
-from kissha.lab.certs import CertPair, issue, make_ca
-from kissha.lab.nsd import NsdInstance
-from kissha.lab.webserver import start_in_thread
-from kissha.model import Decision, Node, ProbeSpec
+from kissha.core.model import Decision, Node, ProbeSpec
+from kissha.engine import failover
+from kissha.engine.failover import RunReport
 from kissha.probes import probe_once, run_round
-from kissha.tofu import ProbeContext, der_not_after, fingerprint
+from kissha.probes.tofu import ProbeContext, der_not_after, fingerprint
+from lab.certs import CertPair, issue, make_ca
+from lab.nsd import NsdInstance
+from lab.webserver import start_in_thread
 from tests.helpers import require_isolation
 
 FQDN = "fishfinger.example.org"

@@ -11,8 +11,8 @@ import pytest
 
 from kissha import config as configmod
 from kissha.config import ZoneRef, zone_refs
+from kissha.core.model import Node, ProbeSpec
 from kissha.errors import ConfigError
-from kissha.model import Node, ProbeSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BAD = sorted(CONFIG_DIR.glob("bad-*.toml"))

@@ -9,10 +9,10 @@ import pytest
 
 from kissha import config as configmod
 from kissha.config import Config
-from kissha.daemon import Daemon, one_line
+from kissha.core.model import Decision, NodeHealth, Roles
+from kissha.engine.daemon import Daemon, one_line
+from kissha.engine.failover import RunReport
 from kissha.errors import LockHeld, ZoneError
-from kissha.failover import RunReport
-from kissha.model import Decision, NodeHealth, Roles
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-minimal.toml"
 
@@ -49,7 +49,7 @@ def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture
         return outcome
 
     daemon = Daemon(CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner)
-    with caplog.at_level(logging.INFO, logger="kissha.daemon"):
+    with caplog.at_level(logging.INFO, logger="kissha.engine.daemon"):
         assert daemon.serve() == 0
     assert len(calls) == 6
     text = caplog.text
@@ -69,7 +69,7 @@ def test_reload_keeps_the_old_config_on_error(
     daemon = Daemon(path, configmod.load(path))
     assert daemon.interval == 5
     path.write_text(CONFIG.read_text() + "\n[daemon]\ninterval = -1\n")
-    with caplog.at_level(logging.INFO, logger="kissha.daemon"):
+    with caplog.at_level(logging.INFO, logger="kissha.engine.daemon"):
         assert daemon.reload() is False
     assert "daemon.interval: must be > 0, not -1.0; keeping the old config" in caplog.text
     assert daemon.interval == 5

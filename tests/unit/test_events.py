@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kissha import events
-from kissha import state as statefile
-from kissha.failover import RunReport
-from kissha.model import Pin, ProbeResult
-from kissha.policy import decide
+from kissha.core import events
+from kissha.core.model import Pin, ProbeResult
+from kissha.core.policy import decide
+from kissha.engine import state as statefile
+from kissha.engine.failover import RunReport
 from tests.unit.test_policy import EVEN, cfg
 
 WEEK = 7 * 86400

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kissha import history
-from kissha.history import Bucket, Stats, bucket_of, bucket_width
-from kissha.model import ProbeResult
+from kissha.core.model import ProbeResult
+from kissha.observe import history
+from kissha.observe.history import Bucket, Stats, bucket_of, bucket_width
 
 T0 = 1_795_000_040  # a minute boundary plus 20 s
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kissha.config import DnsConfig
-from kissha.dnsserver.filezones import FileZoneServer
+from kissha.dns.filezones import FileZoneServer
 from kissha.errors import JournalError
 
 OLD, NEW = b"old zone text\n", b"new zone text\n"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kissha import metrics
-from kissha import state as statefile
-from kissha.failover import RunReport, _remember
-from kissha.model import Decision, NodeHealth, ProbeResult, Roles
+from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
+from kissha.engine import state as statefile
+from kissha.engine.failover import RunReport, _remember
+from kissha.observe import metrics
 
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -244,7 +244,7 @@ def test_config_daemon_and_metrics_keys() -> None:
     ],
 )
 def test_parse_listen(text: str, parsed: tuple[str, int] | None) -> None:
-    from kissha.tomlcheck import parse_listen
+    from kissha.config.tomlcheck import parse_listen
 
     assert parse_listen(text) == parsed
 
@@ -253,10 +253,15 @@ def test_a_cron_run_does_not_import_metrics_http_or_the_page() -> None:
     import subprocess
     import sys
 
-    optional = ("kissha.metrics", "kissha.daemon", "http.server", "html")
-    optional += ("kissha.page", "kissha.pagehtml", "kissha.timeline", "kissha.history")
+    optional = ("kissha.observe.metrics", "kissha.engine.daemon", "http.server", "html")
+    optional += (
+        "kissha.observe.page",
+        "kissha.observe.pagehtml",
+        "kissha.observe.timeline",
+        "kissha.observe.history",
+    )
     code = (
-        "import sys, kissha.cli, kissha.failover, kissha.output\n"
+        "import sys, kissha.cli, kissha.engine.failover, kissha.output\n"
         f"print(sorted(m for m in {optional!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

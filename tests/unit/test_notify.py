@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from kissha import state as statefile
 from kissha.config import Config
-from kissha.model import NodeHealth, Roles
+from kissha.core.model import NodeHealth, Roles
+from kissha.engine import state as statefile
 from kissha.notify import deliver, plan, render
 from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
 from kissha.notify.settings import MailChannel, WebhookChannel, parse_duration

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from kissha import config as configmod
-from kissha import page, pagehtml, timeline
-from kissha.history import Bucket, bucket_of
-from kissha.model import Node, NodeHealth, ProbeResult, Roles
-from kissha.state import State
-from kissha.status import NsView, Observation, Report, judge
+from kissha.core.model import Node, NodeHealth, ProbeResult, Roles
+from kissha.engine.state import State
+from kissha.observe import page, pagehtml, timeline
+from kissha.observe.history import Bucket, bucket_of
+from kissha.observe.status import NsView, Observation, Report, judge
 
 NOW = 1_795_000_020.0
 DAY = 86400

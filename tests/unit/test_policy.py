@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from kissha import config as configmod
-from kissha.model import NodeHealth, Pin, ProbeResult, Roles
-from kissha.policy import decide, preferred_order, update_health, week_number
+from kissha.core.model import NodeHealth, Pin, ProbeResult, Roles
+from kissha.core.policy import decide, preferred_order, update_health, week_number
 
 BASE = {
     "nodes": {

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kissha.lab.certs import CertPair, issue, make_ca
-from kissha.tofu import DAY, ProbeContext, Untrusted, cert_warning, der_not_after, fingerprint
+from kissha.probes.tofu import (
+    DAY,
+    ProbeContext,
+    Untrusted,
+    cert_warning,
+    der_not_after,
+    fingerprint,
+)
+from lab.certs import CertPair, issue, make_ca
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 FP_A = "sha256:" + "A" * 64

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kissha.cli import main
-from kissha.model import Node, ProbeResult
-from kissha.status import (
+from kissha.core.model import Node, ProbeResult
+from kissha.observe.status import (
     CRITICAL,
     OK,
     WARNING,

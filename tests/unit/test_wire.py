@@ -11,7 +11,7 @@ import dns.rrset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kissha.dnsserver import wire
+from kissha.dns import wire
 
 label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 names = st.lists(label, min_size=1, max_size=4).map(lambda ls: ".".join(ls) + ".")

@@ -15,9 +15,9 @@ from pathlib import Path
 import dns.zone
 import pytest
 
+from kissha.core.model import Node
+from kissha.core.zonefile import ZonePlan, diff, next_serial, plan_zone, scan, serial_gt
 from kissha.errors import ZoneError
-from kissha.model import Node
-from kissha.zonefile import ZonePlan, diff, next_serial, plan_zone, scan, serial_gt
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 MASTER = Node("blowfish", "blowfish.example.org", "198.51.100.12", "2001:db8:1::12")

@@ -15,8 +15,8 @@ import dns.zone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kissha.model import Node
-from kissha.zonefile import next_serial, plan_zone, serial_gt
+from kissha.core.model import Node
+from kissha.core.zonefile import next_serial, plan_zone, serial_gt
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -17,8 +17,8 @@ from kissha.notify.kinds import KINDS
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.failover import RunReport
-    from kissha.state import State
+    from kissha.engine.failover import RunReport
+    from kissha.engine.state import State
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kissha.model import iso
+from kissha.core.model import iso
 from kissha.notify.settings import Channel, MailChannel, WebhookChannel
 
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kissha.model import iso
+from kissha.core.model import iso
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.failover import RunReport
-    from kissha.state import State
+    from kissha.engine.failover import RunReport
+    from kissha.engine.state import State
 
 MAX_TITLE = 200
 MAX_MESSAGE_LINE = 300

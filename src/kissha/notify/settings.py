@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
-from kissha.tomlcheck import (
+from kissha.config.tomlcheck import (
     Reader,
     argv,
     at_least,
@@ -21,9 +20,10 @@ from kissha.tomlcheck import (
     positive,
     seconds_of,
 )
+from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
 
 if TYPE_CHECKING:
-    from kissha.model import Node
+    from kissha.core.model import Node
 
 DEFAULT_SENDMAIL = ("/usr/sbin/sendmail",)
 FORMATS = ("json", "ntfy")

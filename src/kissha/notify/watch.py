@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.status import Asking, NsView
+    from kissha.observe.status import Asking, NsView
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Watch:
 
     @classmethod
     def start(cls, config: Config) -> Watch:
-        from kissha import status
+        from kissha.observe import status
 
         assert config.notify is not None
         try:
@@ -52,8 +52,9 @@ STATUS_OUTBOX = "status-notify.json"
 def from_status(config: Config, views: Sequence[NsView], now: float) -> list[str]:
     """kissha status --notify: split brain as seen from here (a host that reaches every
     nameserver), kept in its own small state and outbox beside the node's; warnings."""
-    from kissha import events, notify
-    from kissha import state as statefile
+    from kissha import notify
+    from kissha.core import events
+    from kissha.engine import state as statefile
     from kissha.files import RunLock
 
     assert config.notify is not None

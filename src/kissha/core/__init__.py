@@ -1,0 +1,1 @@
+"""The pure core: the model, decisions, zone-file rewriting and events; no I/O."""

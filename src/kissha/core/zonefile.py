@@ -1,0 +1,442 @@
+"""Pure zone-file work: find marked A/AAAA records, rewrite them, bump the serial, diff.
+
+The file is never parsed and printed back: only the text of the marked addresses and of
+the SOA serial is replaced, so every other byte (layout, comments, unknown records)
+stays as the operator wrote it. dnspython or nsd-checkzone check the result elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from kissha.core.model import RRTYPE_FAMILY, Family, Node
+from kissha.errors import ZoneError
+
+MARKER = "Enable failover"
+_MARKER_RE = re.compile(r";\s*Enable failover(?:\s+(master|standby))?\b", re.IGNORECASE)
+# A token with its span: a quoted string, a comment, a parenthesis, or a word
+# (backslash escapes included).
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"?|;[^\n]*|[()]|(?:[^\s;()"\\]|\\.)+')
+_TTL_RE = re.compile(r"^(?:\d+[wdhms]?)+$", re.IGNORECASE)
+_CLASS_RE = re.compile(r"^(?:IN|CH|CS|HS|CLASS\d+)$", re.IGNORECASE)
+_SLOW_RE = re.compile(r'["()\\]')
+_CLASSES = frozenset({"IN", "CH", "CS", "HS"})
+SERIAL_MOD = 2**32
+
+
+class Token(NamedTuple):
+    """A piece of the file's text and where it stands (0-based line, columns)."""
+
+    text: str
+    line: int
+    start: int
+    end: int
+
+
+class MarkedRecord(NamedTuple):
+    """A record carrying the failover marker; ``address`` is the token to replace."""
+
+    owner: str
+    rrtype: str
+    address: Token
+    role: str  # "master" or "standby"
+    explicit: bool = False
+
+    @property
+    def family(self) -> Family:
+        return RRTYPE_FAMILY[self.rrtype]
+
+
+@dataclass(frozen=True)
+class ZoneScan:
+    """What kissha needs to know about a zone file's text."""
+
+    origin: str
+    lines: tuple[str, ...]
+    marked: tuple[MarkedRecord, ...]
+    serial: Token | None
+    # Every A/AAAA address at each (owner, type) as (line, text): the answers a server
+    # must give for that name.
+    rrsets: Mapping[tuple[str, str], tuple[tuple[int, str], ...]]
+    has_include: bool = False
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    line: int
+    owner: str
+    rrtype: str
+    role: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    """The planned rewrite of one zone: ``new_text`` is None when nothing changes."""
+
+    zone: str
+    path: Path
+    old_text: str
+    new_text: str | None
+    changes: tuple[RecordChange, ...] = ()
+    old_serial: int | None = None
+    new_serial: int | None = None
+    has_include: bool = False
+    # Digest of the new text with every marked address and the serial blanked out: two
+    # files with the same skeleton differ only in what kissha writes (see kissha.dns).
+    skeleton: str = ""
+    # For the answer sets below: every address at each marked (owner, type) as
+    # (line, old text), and the new text of the marked ones by line.
+    answers: Mapping[tuple[str, str], tuple[tuple[int, str], ...]] = field(default_factory=dict)
+    rewritten: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text is not None
+
+    def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
+        """The addresses a server must answer for (owner, type) once the plan is served."""
+        return frozenset(_normal(self.rewritten.get(n, text)) for n, text in self.answers[key])
+
+    def previous_for(self, key: tuple[str, str]) -> frozenset[str]:
+        """The addresses it answered before."""
+        return frozenset(_normal(text) for _, text in self.answers[key])
+
+    # Computed on demand: normalising every address costs more than the rest of a plan,
+    # and verification samples only a few names.
+    @property
+    def expected(self) -> dict[tuple[str, str], frozenset[str]]:
+        return {k: self.expected_for(k) for k in self.answers}
+
+    @property
+    def previous(self) -> dict[tuple[str, str], frozenset[str]]:
+        return {k: self.previous_for(k) for k in self.answers}
+
+
+def _absolute(name: str, origin: str) -> str:
+    if name == "@":
+        return origin
+    if name.endswith(".") and not name.endswith("\\."):
+        return name.lower()
+    return f"{name}.{origin}".lower() if origin != "." else f"{name}.".lower()
+
+
+def _is_ttl_or_class(word: str) -> bool:
+    if word[0].isdigit():
+        return _TTL_RE.match(word) is not None
+    return word.upper() in _CLASSES or _CLASS_RE.match(word) is not None
+
+
+class _Scanner:
+    """One pass over a zone file's lines; see ``scan``."""
+
+    def __init__(self, zone: str, where: str) -> None:
+        self.where = where
+        self.origin = zone.lower() if zone.endswith(".") else zone.lower() + "."
+        self.marked: list[MarkedRecord] = []
+        self.rrsets: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        self.serial: Token | None = None
+        self.has_include = False
+        self.last_owner: str | None = None
+
+    def directive(self, words: list[str]) -> None:
+        name = words[0].upper()
+        if name == "$ORIGIN" and len(words) > 1:
+            self.origin = _absolute(words[1], self.origin)
+        elif name == "$INCLUDE":
+            self.has_include = True
+
+    def owner(self, blank: bool, first: str) -> str | None:
+        if blank:
+            return self.last_owner
+        self.last_owner = _absolute(first, self.origin)
+        return self.last_owner
+
+    def mark(
+        self, owner: str | None, rrtype: str, rdata: list[Token], mark: re.Match[str], line: int
+    ) -> None:
+        where = f"{self.where}:{line + 1}"
+        if rrtype not in ("A", "AAAA"):
+            raise ZoneError(
+                f"{where}: '; {MARKER}' on a {rrtype} record: only A and AAAA records can fail over"
+            )
+        if owner is None:
+            raise ZoneError(f"{where}: marked record has no owner name")
+        if len(rdata) != 1:
+            raise ZoneError(f"{where}: marked {rrtype} record needs one address")
+        explicit = mark.group(1)
+        if explicit:
+            role = explicit.lower()
+        else:
+            role = "standby" if owner.split(".", 1)[0] == "standby" else "master"
+        self.marked.append(MarkedRecord(owner, rrtype, rdata[0], role, explicit is not None))
+
+    def fast(self, n: int, line: str) -> None:
+        """A line without quotes, parentheses or escapes: whitespace splits it exactly."""
+        code, sep, comment = line.partition(";")
+        words = code.split()
+        if not words:
+            return
+        if line[0] == "$":
+            self.directive(words)
+            return
+        blank = line[0] in " \t"
+        owner = self.owner(blank, words[0])
+        i = 0 if blank else 1
+        j = i
+        while j < len(words) and j - i < 2 and _is_ttl_or_class(words[j]):
+            j += 1
+        if j >= len(words):
+            return
+        rrtype = words[j].upper()
+        if rrtype == "SOA":
+            self.record(self.tokens(n, line), blank, n)  # spans needed for the serial
+            return
+        if (rrtype == "A" or rrtype == "AAAA") and owner is not None and j + 1 < len(words):
+            self.rrsets.setdefault((owner, rrtype), []).append((n, words[j + 1]))
+        mark = _MARKER_RE.search(";" + comment) if sep else None
+        if mark is not None:
+            rest = words[j + 1 :]
+            if len(rest) == 1:
+                # The address is the last word before the comment: its span, no tokenizer.
+                end = len(code.rstrip())
+                rdata = [Token(rest[0], n, end - len(rest[0]), end)]
+            else:
+                rdata = [Token(w, n, -1, -1) for w in rest]  # mark() rejects these
+            self.mark(owner, rrtype, rdata, mark, n)
+
+    @staticmethod
+    def tokens(n: int, line: str) -> list[Token]:
+        return [Token(m.group(), n, m.start(), m.end()) for m in _TOKEN_RE.finditer(line)]
+
+    def record(self, tokens: list[Token], blank: bool, first_line: int) -> None:
+        """A record from its tokens (with spans), over one line or several."""
+        words = [t for t in tokens if t.text not in ("(", ")") and t.text[0] != ";"]
+        if not words:
+            return
+        owner = self.owner(blank, words[0].text)
+        rest = words if blank else words[1:]
+        i = 0
+        while i < len(rest) and i < 2 and _is_ttl_or_class(rest[i].text):
+            i += 1
+        if i >= len(rest):
+            return
+        rrtype = rest[i].text.upper()
+        rdata = rest[i + 1 :]
+        if rrtype == "SOA":
+            if len(rdata) < 3:
+                raise ZoneError(f"{self.where}:{first_line + 1}: SOA record without a serial")
+            if self.serial is not None:
+                raise ZoneError(f"{self.where}:{rdata[2].line + 1}: a second SOA record")
+            self.serial = rdata[2]
+        if rrtype in ("A", "AAAA") and owner is not None and rdata:
+            self.rrsets.setdefault((owner, rrtype), []).append((rdata[0].line, rdata[0].text))
+        for t in tokens:
+            if t.text[0] == ";":
+                mark = _MARKER_RE.search(t.text)
+                if mark:
+                    self.mark(owner, rrtype, rdata, mark, first_line)
+                    return
+
+
+def scan(text: str, zone: str, where: str = "") -> ZoneScan:
+    """Find the marked records, the serial and the address RRsets of a zone file's text.
+
+    ``zone`` is the zone's name (the initial origin); ``where`` names the file in errors.
+    """
+    sc = _Scanner(zone, where or zone)
+    lines = text.split("\n")
+    pending: list[Token] = []  # tokens of a record spanning lines in parentheses
+    pending_blank = False
+    first = 0
+    depth = 0
+    for n, line in enumerate(lines):
+        if depth == 0 and _SLOW_RE.search(line) is None:
+            sc.fast(n, line)
+            continue
+        # Slow path: parentheses, quotes or escapes, possibly over several lines.
+        tokens = sc.tokens(n, line)
+        if depth == 0:
+            words = [t.text for t in tokens if t.text[0] != ";"]
+            if not words:
+                continue
+            if line[0] == "$":
+                sc.directive(words)
+                continue
+            pending = []
+            pending_blank = line[0] in " \t"
+            first = n
+        for t in tokens:
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                depth -= 1
+                if depth < 0:
+                    raise ZoneError(f"{sc.where}:{n + 1}: ')' without '('")
+        pending.extend(tokens)
+        if depth == 0:
+            sc.record(pending, pending_blank, first)
+            pending = []
+    if depth > 0:
+        raise ZoneError(f"{sc.where}: '(' is never closed")
+    return ZoneScan(
+        origin=sc.origin,
+        lines=tuple(lines),
+        marked=tuple(sc.marked),
+        serial=sc.serial,
+        rrsets={k: tuple(v) for k, v in sc.rrsets.items()},
+        has_include=sc.has_include,
+    )
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """RFC 1982 serial number arithmetic: is ``a`` greater than ``b``?"""
+    return a != b and ((a < b and b - a > 2**31) or (a > b and a - b < 2**31))
+
+
+def next_serial(old: int, policy: str, now: float) -> int:
+    """The next serial: the policy's candidate if it is greater than ``old``, else old + 1."""
+    if policy == "epoch":
+        candidate = int(now) % SERIAL_MOD
+    elif policy == "date":
+        candidate = int(time.strftime("%Y%m%d", time.gmtime(now))) * 100
+    else:
+        candidate = old + 1
+    if serial_gt(candidate % SERIAL_MOD, old):
+        return candidate % SERIAL_MOD
+    return (old + 1) % SERIAL_MOD
+
+
+def _same_address(a: str, b: str) -> bool:
+    return a == b or _normal(a) == _normal(b)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal(address: str) -> str:
+    """The canonical text of an address (cached: zones repeat a few node addresses)."""
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        return address
+
+
+def plan_zone(
+    zone: str,
+    path: Path,
+    text: str,
+    targets: Mapping[str, Node],
+    serial_policy: str = "epoch",
+    now: float = 0.0,
+) -> ZonePlan:
+    """Plan the rewrite of one zone so that its marked records point at ``targets``.
+
+    ``targets`` maps a role ("master", "standby") to a node. A marked record whose node
+    has no address of the record's family is an error: never a broken record.
+    """
+    where = str(path)
+    s = scan(text, zone, where)
+    if not s.marked:
+        return ZonePlan(zone, path, text, None, has_include=s.has_include)
+    replace: dict[int, list[tuple[int, int, str]]] = {}
+    changes: list[RecordChange] = []
+    rewritten: dict[int, str] = {}
+    for rec in s.marked:
+        node = targets[rec.role]
+        address = node.address(rec.family)
+        if address is None:
+            raise ZoneError(
+                f"{where}:{rec.address.line + 1}: {rec.owner} {rec.rrtype} is marked for "
+                f"failover but node {node.name} ({rec.role}) has no {rec.family} address"
+            )
+        t = rec.address
+        rewritten[t.line] = address
+        if not _same_address(t.text, address):
+            replace.setdefault(t.line, []).append((t.start, t.end, address))
+            changes.append(RecordChange(t.line, rec.owner, rec.rrtype, rec.role, t.text, address))
+    answers = {(r.owner, r.rrtype): s.rrsets[(r.owner, r.rrtype)] for r in s.marked}
+    if s.serial is None:
+        raise ZoneError(f"{where}: no SOA record found")
+    try:
+        old_serial = int(s.serial.text)
+        if not 0 <= old_serial < SERIAL_MOD:
+            raise ValueError
+    except ValueError:
+        raise ZoneError(
+            f"{where}:{s.serial.line + 1}: SOA serial is not a 32-bit number: {s.serial.text!r}"
+        ) from None
+    blanks: dict[int, list[tuple[int, int]]] = {}
+    for t in [rec.address for rec in s.marked] + [s.serial]:
+        blanks.setdefault(t.line, []).append((t.start, t.end))
+    skeleton = _skeleton(s.lines, blanks)
+    if not changes:
+        return ZonePlan(
+            zone,
+            path,
+            text,
+            None,
+            (),
+            old_serial,
+            old_serial,
+            s.has_include,
+            skeleton,
+            answers,
+            rewritten,
+        )
+    new_serial = next_serial(old_serial, serial_policy, now)
+    replace.setdefault(s.serial.line, []).append((s.serial.start, s.serial.end, str(new_serial)))
+    lines = list(s.lines)
+    for n, spans in replace.items():
+        line = lines[n]
+        for start, end, value in sorted(spans, reverse=True):
+            line = line[:start] + value + line[end:]
+        lines[n] = line
+    return ZonePlan(
+        zone,
+        path,
+        text,
+        "\n".join(lines),
+        tuple(changes),
+        old_serial,
+        new_serial,
+        s.has_include,
+        skeleton,
+        answers,
+        rewritten,
+    )
+
+
+def _skeleton(lines: Sequence[str], blanks: Mapping[int, list[tuple[int, int]]]) -> str:
+    """The digest of the text with the marked addresses and the serial blanked out.
+
+    The old and the new text of a plan have the same skeleton by construction.
+    """
+    import hashlib
+
+    out = list(lines)
+    for n, spans in blanks.items():
+        line = out[n]
+        for start, end in sorted(spans, reverse=True):
+            line = line[:start] + "\0" + line[end:]
+        out[n] = line
+    return hashlib.sha256("\n".join(out).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def diff(plan: ZonePlan) -> str:
+    """A unified diff of a plan's changed lines (lines are never added or removed)."""
+    if plan.new_text is None:
+        return ""
+    old = plan.old_text.split("\n")
+    new = plan.new_text.split("\n")
+    out = [f"--- {plan.path}\n", f"+++ {plan.path} (new)\n"]
+    for n, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a != b:
+            out.append(f"@@ -{n + 1} +{n + 1} @@\n-{a.rstrip(chr(13))}\n+{b.rstrip(chr(13))}\n")
+    return "".join(out)

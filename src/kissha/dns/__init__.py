@@ -1,0 +1,1 @@
+"""DNS: the wire reader, verification queries and the server backends (nsd)."""

@@ -1,0 +1,400 @@
+"""One failover run: probe, decide, plan, then apply and verify or roll back."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kissha.config import Config, zone_refs
+from kissha.core import events
+from kissha.core.model import Decision, Node, ProbeResult, Roles
+from kissha.core.policy import decide
+from kissha.core.zonefile import ZonePlan, plan_zone
+from kissha.dns.backend import ZoneFailure, journal_path
+from kissha.engine import state as statefile
+from kissha.errors import ConfigError, EnvError, KisshaError, RunFailed, ZoneError, os_error
+from kissha.files import RunLock
+
+if TYPE_CHECKING:
+    from kissha.config import HealthConfig
+    from kissha.dns.backend import ApplyReport, DnsServer
+    from kissha.probes.tofu import ProbeContext
+
+# A probe round: kissha.probes.run_round, or a stand-in in tests and drills.
+Prober = Callable[[Sequence[Node], "HealthConfig", "ProbeContext | None"], list[ProbeResult]]
+
+log = logging.getLogger(__name__)
+
+# Exit codes: documented in the README (and cli.EPILOG); cron mails the output of every
+# non-zero run. When several apply, the first that fits wins: an error that stopped the
+# run (2, 4, 8, 70), 3 (a change put back, none served), 7 (some zones changed, some
+# could not be), 5 (some zones could not be changed, none was), 1, 0.
+EXIT_UNCHANGED = 0
+EXIT_CHANGED = 1
+EXIT_ROLLED_BACK = 3
+EXIT_ZONES_FAILED = 5
+EXIT_PARTIAL = 7
+MAX_NAMES = 10  # zones named in one message; the output lists every one
+
+
+@dataclass
+class RunReport:
+    """Everything a run found and did, for humans (cron mail) and machines (--json)."""
+
+    now: float
+    dry_run: bool
+    probes: list[ProbeResult]
+    decision: Decision
+    previous: Roles | None
+    zones_total: int = 0
+    plans: list[ZonePlan] = field(default_factory=list)
+    # unchanged | changed (some zones, maybe not all) | rolled-back (none served) |
+    # not-changed (every zone to change failed before install) | kept | failed (error)
+    outcome: str = "unchanged"
+    message: str = ""
+    recovered: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # zone files that fail validation
+    applied: ApplyReport | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    checked: bool = False  # the unchanged zones were validated (so problems is complete)
+    seq_before: int = 0  # the state's last event id before this run
+    # watch_nameservers: label ("blowfish/ipv4") -> the masters its answers name, and
+    # whether every nameserver answered; None when not watched.
+    nameservers: dict[str, tuple[str, ...]] | None = None
+    nameservers_complete: bool = False
+    # zones that could not be changed (not planned, not valid, not served: put back)
+    failed: list[ZoneFailure] = field(default_factory=list)
+    error_code: int | None = None  # set when an error stopped the run (outcome "failed")
+
+    @property
+    def exit_code(self) -> int:
+        if self.error_code is not None:
+            return self.error_code
+        if self.outcome == "rolled-back":
+            return EXIT_ROLLED_BACK
+        if self.failed:
+            return EXIT_PARTIAL if self.outcome == "changed" else EXIT_ZONES_FAILED
+        return EXIT_CHANGED if self.outcome == "changed" else EXIT_UNCHANGED
+
+    @property
+    def done(self) -> list[ZonePlan]:
+        """The plans served now (or, in a dry run, that would be)."""
+        if self.outcome != "changed":
+            return []
+        failed = {f.zone for f in self.failed}
+        return [p for p in self.plans if p.zone not in failed]
+
+    @property
+    def zone_problems(self) -> list[str]:
+        """Zone files that cannot be changed as they are (open until fixed): the unchanged
+        ones that fail validation, and those this run could not plan or validate."""
+        own = [f"{f.zone}: {f.error}" for f in self.failed if f.stage in ("plan", "validate")]
+        return self.problems + own
+
+
+def plan_all(config: Config, roles: Roles, now: float) -> tuple[list[ZonePlan], list[ZoneFailure]]:
+    """Plan every managed zone for ``roles``; a zone that cannot be planned is a failure
+    of its own (named with file:line), never a reason to leave the others."""
+    refs = zone_refs(config.dns)
+    if not refs:
+        raise ConfigError(
+            [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
+        )
+    targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
+    plans: list[ZonePlan] = []
+    failed: list[ZoneFailure] = []
+    for r in refs:
+        try:
+            plans.append(plan_zone(r.name, r.path, r.read(), targets, config.dns.serial, now))
+        except ZoneError as exc:
+            failed.append(ZoneFailure(r.name, r.path, "plan", str(exc)))
+    return plans, failed
+
+
+def names(failures: Sequence[ZoneFailure]) -> str:
+    """'a., b. (+3 more)': the zones, once each, for one-line messages."""
+    zones = list(dict.fromkeys(f.zone for f in failures))
+    more = f" (+{len(zones) - MAX_NAMES} more)" if len(zones) > MAX_NAMES else ""
+    return ", ".join(zones[:MAX_NAMES]) + more
+
+
+def run(
+    config: Config,
+    now: float,
+    *,
+    dry_run: bool = False,
+    prober: Prober | None = None,
+    server: DnsServer | None = None,
+) -> RunReport:
+    """Run one round. ``prober`` and ``server`` are injectable for tests and drills."""
+    lock: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if dry_run else RunLock(config.state_dir / "lock")
+    )
+    with lock:
+        return _run(config, now, dry_run, prober, server)
+
+
+def _run(
+    config: Config,
+    now: float,
+    dry_run: bool,
+    prober: Prober | None,
+    server: DnsServer | None,
+) -> RunReport:
+    t0 = time.monotonic()
+    st, warning = (statefile.load_readonly if dry_run else statefile.load)(config.state_dir)
+    seq_before = st.seq
+    warnings = [warning] if warning else []
+    recovered: list[str] = []
+    stopped: KisshaError | None = None  # recovery failed: probe and tell, change nothing
+    if server is None and not dry_run:
+        from kissha.dns.backend import server_for
+
+        server = server_for(config)
+    if server is not None and not dry_run:
+        try:
+            recovered = server.recover()
+        except KisshaError as exc:
+            stopped = exc
+    elif dry_run and journal_path(config.state_dir).exists():
+        warnings.append("an interrupted run left a journal: a real run undoes it first")
+    if st.pin is not None and not st.pin.active(now):
+        if not dry_run:
+            st.add_event(now, "unpinned", f"pin to {st.pin.node} expired")
+        st.pin = None
+    from kissha.probes import run_round
+    from kissha.probes.tofu import ProbeContext
+
+    if prober is None:
+        prober = run_round
+    # Gemini certificates first seen (TOFU): a dry run reads them but never writes them.
+    context = ProbeContext.load(config.state_dir, readonly=dry_run)
+    warnings.extend(context.warnings)
+    watch = None
+    if not dry_run and config.notify is not None and config.notify.watch_nameservers:
+        from kissha.notify.watch import Watch
+
+        watch = Watch.start(config)  # asks every nameserver while the probes run
+    t1 = time.monotonic()
+    results = prober(config.nodes, config.health, context)
+    t2 = time.monotonic()
+    decision = decide(config, results, st.health, st.roles, now, st.pin)
+    report = RunReport(
+        now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings
+    )
+    report.seq_before = seq_before
+    report.timings["probe"] = t2 - t1
+    try:
+        if not dry_run:
+            context.save()
+        if watch is not None:
+            report.nameservers, report.nameservers_complete = watch.result()
+        if stopped is not None:
+            raise stopped
+        _plan_and_apply(config, report, server, now, t2)
+    except Exception as exc:
+        # No zone file at all, an environment error, an unexpected error: the run stops
+        # here, its report (probes, health, decision) goes with the error, and the error
+        # is an event (once until a run gets through).
+        code = exc.exit_code if isinstance(exc, KisshaError) else 70
+        message = str(exc) if isinstance(exc, KisshaError) else _internal(exc)
+        report.outcome, report.message, report.error_code = "failed", message, code
+        report.timings["total"] = time.monotonic() - t0
+        if not dry_run:
+            _failed(config, st, report, exc)
+        raise RunFailed(message, report, code) from exc
+    report.timings["total"] = time.monotonic() - t0
+    if not dry_run:
+        _remember(config, st, report)
+        try:
+            statefile.save(config.state_dir, st)
+        except (OSError, KisshaError) as exc:
+            # The zones are served as reported; without the state the next run counts its
+            # streaks afresh. Nothing changed: an environment error; else a warning.
+            text = (
+                os_error(config.state_dir, exc, "save the state")
+                if isinstance(exc, OSError)
+                else str(exc)
+            )
+            if report.exit_code == EXIT_UNCHANGED:
+                report.outcome, report.message, report.error_code = "failed", text, 8
+                raise RunFailed(text, report, EnvError.exit_code) from exc
+            report.warnings.append(text)
+        report.warnings.extend(_publish(config, report, st))
+    return report
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _plan_and_apply(
+    config: Config, report: RunReport, server: DnsServer | None, now: float, t2: float
+) -> None:
+    """Plan every zone, make the server serve the files it should, apply the changes."""
+    decision, dry_run = report.decision, report.dry_run
+    if decision.roles is None:
+        report.outcome = "kept"
+        report.message = "every node is down: the records stay as they are"
+        return
+    plans, report.failed = plan_all(config, decision.roles, now)
+    report.zones_total = len(plans) + len(report.failed)
+    report.plans = [p for p in plans if p.changed]
+    report.timings["plan"] = time.monotonic() - t2
+    if server is not None and not dry_run:
+        unchanged = [p for p in plans if not p.changed]
+        report.problems = server.precheck(unchanged)
+        report.checked = True
+        done, warnings = server.converge(unchanged, [f.zone for f in report.failed])
+        report.recovered.extend(done)
+        report.warnings.extend(warnings)
+    failed_before = list(report.failed)
+    if report.plans and not dry_run:
+        assert server is not None
+        t3 = time.monotonic()
+        report.applied = server.apply(report.plans, [f.zone for f in report.failed])
+        report.timings["apply"] = time.monotonic() - t3
+        report.failed = failed_before + report.applied.failed
+    if report.plans and dry_run:
+        report.outcome = "changed"
+        report.message = f"dry run: {len(report.plans)} zone(s) would change"
+    elif report.plans and report.applied is not None and report.applied.zones:
+        report.outcome = "changed"
+        report.message = f"{len(report.done)} zone(s) changed, reloaded and verified"
+        if report.applied.rollback:
+            report.message += f"; put back: {report.applied.rollback}"
+    elif report.plans and report.applied is not None and report.applied.rollback:
+        report.outcome = "rolled-back"
+        head = report.applied.error or _why("the server does not serve the new zones", report)
+        report.message = f"{head}; rolled back: {report.applied.rollback}"
+        return
+    elif report.plans:
+        report.outcome = "not-changed"
+    else:
+        report.message = "every zone already points at the right nodes"
+    if report.failed:
+        tail = (
+            f"{len({f.zone for f in report.failed})} zone(s) could not be changed: "
+            f"{names(report.failed)}"
+        )
+        if report.outcome == "unchanged":
+            report.message = f"every other zone already points at the right nodes; {tail}"
+        elif report.outcome == "not-changed":
+            report.message = tail
+        else:
+            report.message += f"; {tail}"
+
+
+def _why(head: str, report: RunReport) -> str:
+    verify = [f for f in report.failed if f.stage == "verify"]
+    return f"{head}: {names(verify)}" if verify else head
+
+
+def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str]:
+    """After the state is saved: tell the outside world. Each output is optional and
+    imported only when configured; a failure is a warning, never a failed run, and one
+    output failing never keeps the next from running."""
+    warnings: list[str] = []
+    steps: list[tuple[str, Callable[[], list[str]]]] = []
+    if config.metrics.textfile is not None:
+        textfile = config.metrics.textfile
+
+        def metrics_step() -> list[str]:
+            from kissha.observe import metrics
+
+            warning = metrics.write_textfile(textfile, report, st)
+            return [warning] if warning else []
+
+        steps.append(("metrics", metrics_step))
+    if config.page.dir is not None:
+
+        def page_step() -> list[str]:
+            from kissha.observe import page
+
+            return page.publish(config, report, st)
+
+        steps.append(("page", page_step))
+    if config.notify is not None:
+
+        def notify_step() -> list[str]:
+            from kissha import notify
+
+            return notify.publish(config, st, report.now, report.seq_before, report)
+
+        steps.append(("notify", notify_step))
+    for name, step in steps:
+        try:
+            warnings.extend(step())
+        except Exception as exc:  # the zones are served and the state saved already
+            warning = f"{name}: internal error: {type(exc).__name__}: {exc}"
+            log.warning(warning, exc_info=log.isEnabledFor(logging.DEBUG))
+            warnings.append(warning)
+    return warnings
+
+
+def _failed(config: Config, st: statefile.State, report: RunReport, exc: Exception) -> None:
+    """Record a failed run in the state (health, node events, the error) and notify it;
+    the caller re-raises. Nothing here may hide the original error."""
+    if isinstance(exc, KisshaError):
+        message = str(exc)
+    else:
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    now = report.now
+    try:
+        events.fold_run(config, st, report, failed=True)
+        events.fold_error(st, message, now)
+        statefile.save(config.state_dir, st)
+    except Exception as inner:  # e.g. the state directory is not writable
+        log.warning("cannot record the error in the state: %s", inner)
+        return
+    if config.notify is not None:
+        from kissha import notify
+
+        try:
+            notify.publish(config, st, now, report.seq_before, report)
+        except Exception as inner:  # the run's own error is what must be told
+            log.warning("notify: internal error: %s: %s", type(inner).__name__, inner)
+
+
+def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
+    """Fold this run into the state: streaks, roles actually served, events, problems."""
+    events.fold_run(config, st, report)
+    if report.nameservers is not None and config.notify is not None:
+        events.fold_split_brain(
+            st,
+            report.nameservers,
+            report.nameservers_complete,
+            report.now,
+            config.notify.split_brain_after,
+        )
+    else:  # not watched (any more): a split brain can be neither seen nor resolved
+        st.problems.pop("split-brain", None)
+        st.watch.clear()
+    st.last_run = _last_run(report)
+
+
+def _last_run(report: RunReport) -> dict[str, Any]:
+    return {
+        "time": round(report.now, 3),
+        "outcome": report.outcome,
+        "exit": report.exit_code,
+        "duration": round(report.timings.get("total", 0.0), 4),
+        "probes": [
+            {
+                "node": r.node,
+                "probe": r.probe,
+                "family": r.family,
+                "ok": r.ok,
+                "required": r.required,
+                "detail": r.detail,
+                "warning": r.warning,
+                "latency_ms": r.latency_ms,
+            }
+            for r in report.probes
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Watching the cluster: status (split brain), the status page, its history, metrics."""
