@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,20 @@ marked '; Enable failover' in its local zone files at whichever node is healthy.
 """
 
 EPILOG = """\
-exit codes:
+exit codes (failover; when several apply, the first in this order wins:
+2, 4, 8, 70, then 3, 7, 5, 1, 0):
   0   nothing to change (or a command succeeded)
   1   records changed and verified (cron mails the output, as with the original script)
   2   configuration or usage error; nothing was touched
-  3   a change failed validation, reload or verification and was rolled back
+  3   a change failed the reload or verification and was rolled back: no zone changed
   4   another kissha run holds the lock; this one did nothing
-  5   a zone file cannot be planned (e.g. a marked record kissha cannot rewrite); nothing
-      was touched
+  5   a zone file cannot be changed (a marked record kissha cannot rewrite, a file that
+      fails nsd-checkzone) and no other zone changed; that file was not touched
+  7   some zones changed and were verified, others could not be (named, left as they
+      were or put back)
+  8   environment error: a file, directory or program kissha needs cannot be used
+      (read-only file system, permission denied, disk full, missing nsd-control, a
+      damaged journal); the message names it; nothing was changed
   70  unexpected internal error (run again with --debug for the traceback)
 
 examples:
@@ -80,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         "--quiet",
         action="store_true",
-        help="print nothing when nothing changed (exit 0): for plain cron mail",
+        help="print nothing when nothing changed and nothing was recovered (exit 0): "
+        "for plain cron mail",
     )
     f.add_argument(
         "--now",
@@ -227,22 +235,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # --debug adds the traceback; the exit code stays the documented one.
     try:
         return _dispatch(args)
     except KisshaError as exc:
         print(f"kissha: {exc}", file=sys.stderr)
+        if args.debug:
+            _traceback(exc.__cause__ or exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kissha: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except OSError as exc:
+        # A file or directory outside a run's own handling (the lock, the state...).
+        from kissha.errors import EnvError
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kissha: {where}{exc.strerror or exc}", file=sys.stderr)
         if args.debug:
-            raise
+            _traceback(exc)
+        return EnvError.exit_code
+    except Exception as exc:
         print(
-            f"kissha: internal error: {type(exc).__name__}: {exc} (use --debug for the traceback)",
+            f"kissha: internal error: {type(exc).__name__}: {exc}"
+            + ("" if args.debug else " (use --debug for the traceback)"),
             file=sys.stderr,
         )
+        if args.debug:
+            _traceback(exc)
         return EXIT_INTERNAL
+
+
+def _traceback(exc: BaseException) -> None:
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -253,14 +280,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = configmod.load(args.config)
         from kissha import output
         from kissha.engine import failover
+        from kissha.errors import RunFailed
 
-        report = failover.run(cfg, now, dry_run=args.dry_run)
-        if args.quiet and report.exit_code == 0:
+        with _finish_on_sigterm():
+            try:
+                report = failover.run(cfg, now, dry_run=args.dry_run)
+            except RunFailed as exc:
+                # Whatever stopped the run, its output still shows probes, health and the
+                # decision; main() adds the one-line error and returns its code.
+                assert isinstance(exc.report, failover.RunReport)
+                report = exc.report
+                _print_run(report, args.json, output)
+                raise
+        if args.quiet and report.exit_code == 0 and not report.recovered:
             return 0
-        if args.json:
-            _print_json(output.as_json(report))
-        else:
-            sys.stdout.write(output.text(report))
+        _print_run(report, args.json, output)
         return report.exit_code
     if args.command == "daemon":
         cfg = configmod.load(args.config)
@@ -290,6 +324,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
         return command.challenges(args.config, args.listen)
     raise UsageError(f"unknown command {args.command!r}")
+
+
+def _print_run(report: Any, as_json: bool, output: Any) -> None:
+    if as_json:
+        _print_json(output.as_json(report))
+    else:
+        sys.stdout.write(output.text(report))
+
+
+@contextlib.contextmanager
+def _finish_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a shutdown, systemd stopping a unit) during a run: as the daemon does, the
+    run finishes (or rolls back) first, then kissha exits; a second SIGTERM as well."""
+    import signal
+
+    got: list[int] = []
+
+    def on_term(signum: int, frame: object) -> None:
+        if not got:
+            print("kissha: SIGTERM: finishing this run first", file=sys.stderr)
+        got.append(signum)
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _print_json(data: dict[str, Any]) -> None:

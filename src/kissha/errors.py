@@ -48,7 +48,7 @@ class UsageError(KisshaError):
 
 
 class ZoneError(KisshaError):
-    """A zone file cannot be planned; nothing was written."""
+    """A zone file cannot be planned; it was not touched."""
 
     exit_code = 5
 
@@ -63,6 +63,34 @@ class ApplyFailed(KisshaError):
     """Applying the change failed; the old zones were restored."""
 
     exit_code = 3
+
+
+class EnvError(KisshaError):
+    """A file, directory or program kissha needs cannot be used; nothing was changed.
+
+    The message names the path and the cause (read-only file system, permission
+    denied, no space left on device, not found)."""
+
+    exit_code = 8
+
+
+class JournalError(EnvError):
+    """The journal of an interrupted run cannot be read; nothing was changed."""
+
+
+def os_error(path: object, exc: OSError, doing: str) -> str:
+    """``PATH: cannot DOING: CAUSE``: one line, whichever path the OSError names."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return f"{path}: cannot {doing}: {cause}"
+
+
+class RunFailed(KisshaError):
+    """A run stopped after probing; ``report`` holds what it found (probes, decision)."""
+
+    def __init__(self, message: str, report: object, exit_code: int) -> None:
+        super().__init__(message)
+        self.report = report
+        self.exit_code = exit_code
 
 
 class StateError(KisshaError):

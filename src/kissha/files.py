@@ -16,6 +16,17 @@ TMP_SUFFIX = ".kissha-new"
 BACKUP_SUFFIX = ".kissha-old"
 
 
+def through_links(path: Path) -> Path:
+    """The file a write to ``path`` must replace: the final target of a symbolic link
+    (an operator who links zone files into place keeps the link), else ``path``.
+
+    The temp file goes beside the target, so ``os.replace`` stays within one directory
+    (one file system) and stays atomic."""
+    if path.is_symlink():
+        return Path(os.path.realpath(path))
+    return path
+
+
 def hidden_sibling(path: Path, suffix: str) -> Path:
     """``dir/.name<suffix>``: hidden, so zone globs and nsd never pick it up."""
     return path.with_name(f".{path.name}{suffix}")
@@ -42,10 +53,13 @@ def write_temp(path: Path, data: bytes, like: Path | None = None, mode: int = 0o
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:
+            # write() and fsync() name no file (ENOSPC, EIO): say which one it was
+            raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
         raise
     os.close(fd)
     return tmp
@@ -61,10 +75,17 @@ def fsync_dir(directory: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically, keeping its owner and mode if it exists."""
-    tmp = write_temp(path, data, like=path, mode=mode)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Replace ``path`` with ``data`` atomically, keeping its owner and mode if it exists
+    (through a symbolic link: its target is replaced, the link stays)."""
+    real = through_links(path)
+    tmp = write_temp(real, data, like=real, mode=mode)
+    try:
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(real.parent)
 
 
 class RunLock:

@@ -10,6 +10,7 @@ from kissha.engine.failover import RunReport
 
 JSON_SCHEMA = "kissha.failover/1"
 MAX_DIFF_LINES = 200
+MAX_FAILED_LINES = 50
 
 
 def text(report: RunReport) -> str:
@@ -54,8 +55,16 @@ def text(report: RunReport) -> str:
             f"plan: {len(report.plans)} of {report.zones_total} zone(s) change, {records} record(s)"
         )
         out.extend(_diffs(report))
-    elif d.roles is not None:
+    elif d.roles is not None and report.outcome != "failed":
         out.append(f"plan: nothing to change in {report.zones_total} zone(s)")
+    if report.failed:
+        out.append("")
+        out.append(f"not changed ({len(report.failed)}), left as they were:")
+        for f in report.failed[:MAX_FAILED_LINES]:
+            out.append(f"  {f.zone} [{f.stage}]: {f.error}")
+        if len(report.failed) > MAX_FAILED_LINES:
+            more = len(report.failed) - MAX_FAILED_LINES
+            out.append(f"  ... and {more} more (kissha failover --json lists every one)")
     out.append("")
     out.append(f"result: {report.outcome}: {report.message} (exit {report.exit_code})")
     return "\n".join(out) + "\n"
@@ -140,6 +149,10 @@ def as_json(report: RunReport) -> dict[str, Any]:
                 ],
             }
             for p in report.plans
+        ],
+        "failed_zones": [
+            {"zone": f.zone, "file": str(f.path), "stage": f.stage, "error": f.error}
+            for f in report.failed
         ],
         "recovered": report.recovered,
         "warnings": report.warnings,

@@ -34,6 +34,14 @@ def snapshot(site: LoopbackSite) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def sha256s(site: LoopbackSite) -> dict[str, str]:
+    """Every zone file's sha256 (byte-identical where nothing was to change)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((site.root / "zones").glob("*.zone"))
+    }
+
+
 def leftovers(site: LoopbackSite) -> list[str]:
     names = [p.name for p in (site.root / "zones").iterdir() if "kissha" in p.name]
     if (site.root / "state" / "journal.json").exists():
@@ -95,19 +103,35 @@ def test_failback_after_recovery_threshold(site: LoopbackSite) -> None:
     assert site.answers("standby.example.org", "AAAA", "::1") == {AAAA_BLOW}
 
 
-def test_bad_zone_fails_validation_and_nothing_is_installed(site: LoopbackSite) -> None:
-    # An operator broke a zone by hand after nsd loaded it (an unmarked line).
+def test_zone_failing_validation_is_left_and_the_others_fail_over(site: LoopbackSite) -> None:
+    # An operator broke a zone by hand after nsd loaded it (an unmarked line): that zone
+    # cannot change, every other one still fails over (exit 7), and it is named once.
     broken = site.zone_path("foo.zone")
     broken.write_text(broken.read_text() + "oops     IN A    not-an-address\n")
-    before = snapshot(site)
+    before = sha256s(site)
     r = fail_master(site)
-    assert r.returncode == 3, r.stdout + r.stderr
-    assert "validation failed, nothing was installed" in r.stdout
-    assert "foo.zone" in r.stdout
-    assert snapshot(site) == before  # all or nothing: no zone was touched
-    assert site.answers("www.example.org", "A") == {A_FISH}
-    assert site.answers("www.foo.zone", "A") == {A_FISH}
+    assert r.returncode == 7, r.stdout + r.stderr
+    assert "5 zone(s) changed, reloaded and verified" in r.stdout
+    assert "1 zone(s) could not be changed: foo.zone." in r.stdout
+    assert f"foo.zone. [validate]: error: {broken}:29: invalid IPv4 address" in r.stdout
+    after = sha256s(site)
+    assert after["foo.zone.zone"] == before["foo.zone.zone"]  # untouched
+    assert all(after[k] != before[k] for k in before if k != "foo.zone.zone")
+    for server in ("127.0.0.1", "::1"):
+        assert site.answers("www.example.org", "A", server) == {A_BLOW}
+        assert site.answers("www.foo.zone", "A", server) == {A_FISH}
     assert leftovers(site) == []
+    state = json.loads((site.root / "state" / "state.json").read_text())
+    failover = [e for e in state["events"] if e["kind"] == "failover"]
+    assert failover[-1]["failed_zones"] == ["foo.zone."]
+    # The next runs: only that zone is left to change; exit 5, no new event.
+    seq = state["seq"]
+    r = site.kissha("failover", now=NOW)
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "result: not-changed: 1 zone(s) could not be changed: foo.zone. (exit 5)" in r.stdout
+    state = json.loads((site.root / "state" / "state.json").read_text())
+    assert state["seq"] == seq
+    assert sha256s(site)["foo.zone.zone"] == before["foo.zone.zone"]
 
 
 def test_nsd_not_running_rolls_back(site: LoopbackSite) -> None:
@@ -124,19 +148,38 @@ def test_nsd_not_running_rolls_back(site: LoopbackSite) -> None:
     assert events[-1]["kind"] == "rollback"
 
 
-def test_zone_nsd_does_not_serve_is_caught_by_verify(site: LoopbackSite) -> None:
+def test_zone_nsd_does_not_serve_is_put_back_alone(site: LoopbackSite) -> None:
     # nsd-control reload says "ok", but nsd does not serve this zone at all: only
-    # querying the answers shows it; everything is rolled back.
+    # querying the answers shows it; that zone alone is put back, the others stay new.
     extra = site.root / "zones" / "unserved.test.zone"
     extra.write_text(site.zone_text("unserved.test"))
-    before = {k: v[0] for k, v in snapshot(site).items()}
+    before = sha256s(site)
     r = fail_master(site)
+    assert r.returncode == 7, r.stdout + r.stderr
+    assert "unserved.test. [verify]: the server does not serve the new zone" in r.stdout
+    assert "got REFUSED (wrong answer)" in r.stdout
+    assert "6 zone(s) changed, reloaded and verified" in r.stdout
+    assert "could not be changed: unserved.test." in r.stdout
+    after = sha256s(site)
+    assert after["unserved.test.zone"] == before["unserved.test.zone"]
+    assert site.answers("www.example.org", "A") == {A_BLOW}
+    assert site.answers("www.example.org", "A", "::1") == {A_BLOW}
+    assert leftovers(site) == []
+
+
+def test_every_zone_failing_verification_exits_3(site: LoopbackSite) -> None:
+    # Only an unserved zone changes: nothing is served, it is put back: exit 3.
+    extra = site.root / "zones" / "unserved.test.zone"
+    extra.write_text(site.zone_text("unserved.test").replace("127.0.0.11", "127.0.0.12", 1))
+    r = site.kissha("failover", now=NOW)
     assert r.returncode == 3, r.stdout + r.stderr
-    assert "the server does not serve the new zones" in r.stdout
-    assert "unserved.test" in r.stdout
-    assert {k: v[0] for k, v in snapshot(site).items()} == before
-    assert site.answers("www.example.org", "A") == {A_FISH}
-    assert site.answers("www.example.org", "A", "::1") == {A_FISH}
+    assert "result: rolled-back: the server does not serve the new zones: unserved.test." in (
+        r.stdout
+    )
+    assert extra.read_text() == site.zone_text("unserved.test").replace(
+        "127.0.0.11", "127.0.0.12", 1
+    )
+    assert leftovers(site) == []
 
 
 def test_lock_held_exits_4_and_does_nothing(site: LoopbackSite) -> None:
@@ -276,17 +319,31 @@ def test_pin_and_unpin(site: LoopbackSite) -> None:
     assert r.returncode == 2 and "no such node" in r.stderr
 
 
-def test_marked_record_kissha_cannot_rewrite_exits_5(site: LoopbackSite) -> None:
+def test_marked_record_kissha_cannot_rewrite_is_left_and_named(site: LoopbackSite) -> None:
     zone = site.zone_path("buetow.test")
     zone.write_text(zone.read_text() + "alias IN CNAME www ; Enable failover\n")
-    before = snapshot(site)
+    before = sha256s(site)
     site.stop_web("fishfinger")
-    for _ in range(3):
-        r = site.kissha("failover", now=NOW)
-    assert r.returncode == 5
-    assert "only A and AAAA records can fail over" in r.stderr
-    assert "buetow.test.zone:" in r.stderr
-    assert snapshot(site) == before
+    codes = [site.kissha("failover", now=NOW) for _ in range(3)]
+    # Before the threshold nothing else changes (5); then the others fail over (7).
+    assert [c.returncode for c in codes] == [5, 5, 7], codes[-1].stdout
+    r = codes[-1]
+    assert "buetow.test. [plan]: " in r.stdout
+    assert f"{zone}:29: '; Enable failover' on a CNAME record: only A and AAAA" in r.stdout
+    # the output still tells the probes, the health and the decision
+    assert "fishfinger  https ipv4  FAILED" in r.stdout
+    assert "health: fishfinger DOWN, blowfish up" in r.stdout
+    assert "decision: master blowfish" in r.stdout
+    after = sha256s(site)
+    assert after["buetow.test.zone"] == before["buetow.test.zone"]
+    assert site.answers("www.example.org", "A") == {A_BLOW}
+    assert site.answers("www.buetow.test", "A") == {A_FISH}
+    data = json.loads(site.kissha("failover", "--json", now=NOW).stdout)
+    assert data["exit_code"] == 5
+    assert data["failed_zones"][0]["zone"] == "buetow.test."
+    assert data["failed_zones"][0]["stage"] == "plan"
+    assert data["health"]["fishfinger"]["up"] is False
+    assert data["decision"]["master"] == "blowfish"
 
 
 def test_check_config_reports_zones(site: LoopbackSite) -> None:

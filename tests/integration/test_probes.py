@@ -483,6 +483,9 @@ class _NoServer:
     def precheck(self, plans: object) -> list[str]:
         return []
 
+    def converge(self, plans: object, broken: object = ()) -> tuple[list[str], list[str]]:
+        return [], []
+
 
 def test_failover_keeps_tofu_only_from_real_runs(
     molly: Callable[[CertPair], int], pki: tuple[CertPair, CertPair, CertPair], tmp_path: Path

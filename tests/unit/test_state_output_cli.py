@@ -118,3 +118,57 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert err.startswith(f"kissha: {missing}: cannot read")
     assert main(["-c", str(missing), "failover", "--now", "soon"]) == 2
     assert "--now: not an ISO 8601 time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "fragment"),
+    [
+        (RuntimeError("boom"), 70, "internal error: RuntimeError: boom"),
+        (
+            PermissionError(13, "Permission denied", "/var/lib/kissha/lock"),
+            8,
+            "kissha: /var/lib/kissha/lock: Permission denied",
+        ),
+        (UsageError("bad"), 2, "kissha: bad"),
+    ],
+)
+def test_debug_adds_the_traceback_and_keeps_the_exit_code(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    code: int,
+    fragment: str,
+) -> None:
+    import kissha.cli
+
+    def fail(args: object) -> int:
+        raise error
+
+    monkeypatch.setattr(kissha.cli, "_dispatch", fail)
+    assert main(["failover"]) == code
+    plain = capsys.readouterr().err
+    assert fragment in plain and "Traceback" not in plain
+    assert len(plain.strip().splitlines()) == 1
+    assert main(["--debug", "failover"]) == code
+    debug = capsys.readouterr().err
+    assert fragment in debug and "Traceback (most recent call last)" in debug
+
+
+def test_exit_codes_of_partial_runs() -> None:
+    from kissha.dns.backend import ZoneFailure
+
+    report = report_with(2, 1)
+    assert report.exit_code == 1
+    report.failed = [ZoneFailure("z0.example.", Path("z0.zone"), "verify", "wrong answer")]
+    assert report.exit_code == 7  # some changed, one could not be
+    assert [p.zone for p in report.done] == ["z1.example."]
+    report.outcome = "rolled-back"
+    assert report.exit_code == 3
+    report.outcome = "not-changed"
+    assert report.exit_code == 5
+    report.outcome, report.plans = "unchanged", []
+    assert report.exit_code == 5
+    report.failed = []
+    assert report.exit_code == 0
+    report.error_code = 8
+    assert report.exit_code == 8

@@ -169,7 +169,7 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
             st.preferred = decision.preferred[0]
     fold_certs(st, report.probes, now)
     if report.checked:
-        fold_zone_problems(st, report.problems, now)
+        fold_zone_problems(st, report.zone_problems, now)
     if not failed:  # the run got through: the errors of earlier runs are over
         for key in [k for k in st.problems if k.startswith("error:")]:
             st.close_problem(key)
@@ -180,15 +180,21 @@ def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> N
     or rotation when the master moved; else "records" (the master stayed: the standby
     moved, or the zone files did not match the config, e.g. edited addresses)."""
     now, previous = report.now, report.previous
-    zones = [p.zone for p in report.plans][:50]
-    n = f"{len(report.plans)} zone(s)"
+    done = report.done
+    zones = [p.zone for p in done][:50]
+    # Named once, here: the zones this change could not reach.
+    missed = list(dict.fromkeys(f.zone for f in report.failed))
+    n = f"{len(done)} zone(s)" + (f"; not changed: {', '.join(missed[:10])}" if missed else "")
+    failed: dict[str, Any] = {"failed_zones": missed[:50]} if missed else {}
+    if any(f.stage == "verify" for f in report.failed):
+        st.rollbacks += 1
     if previous is not None and previous.master != roles.master:
         cause = change_cause(previous, report.decision.health, planned)
         extra: dict[str, Any] = {"cause": cause, "from": previous.master, "to": roles.master}
         if cause == "failover":
             extra["reason"] = reason(report.probes, previous.master)
         message = f"master {previous.master} -> {roles.master}, standby {roles.standby}; {n}"
-        st.add_event(now, cause, message, zones=zones, standby=roles.standby, **extra)
+        st.add_event(now, cause, message, zones=zones, standby=roles.standby, **extra, **failed)
         if cause == "failover":
             st.failovers += 1
         elif cause == "failback":
@@ -219,6 +225,7 @@ def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> N
         standby=roles.standby,
         cause=cause,
         master=roles.master,
+        **failed,
     )
     st.record_changes += 1
 

@@ -1,15 +1,31 @@
-"""Install zone files as one transaction: validate, back up, journal, replace, reload, verify.
+"""Install zone files: validate, journal, back up, replace, reload, verify, commit.
 
-The journal (state_dir/journal.json) lists every zone being replaced with the digests
-of its old and new text and the path of its backup (a hard link to the old file). It is
-written before the first zone is replaced and removed after the last check, so a run
-that dies at any point leaves each zone file either old or new, and the next run undoes
-exactly what the journal names, refusing to touch a file edited since.
+Zones are independent: a zone whose new file fails validation is not installed, and
+a zone that the server does not serve after the reload is put back, while the others
+go through. Only a failed reload puts every zone back.
+
+The order makes every kill point recoverable (bench/run-killpoints kills kissha at
+each of these system calls):
+
+1. the journal (state_dir/journal.json) is written first: every zone about to be
+   replaced, with the digests of its old and new text and the path of its backup;
+2. each old file is hard-linked to its backup, then each new file renamed into place;
+3. after the reload and the checks, zones that failed are put back from their backup;
+4. the journal is removed: the commit point;
+5. the backups of the zones that stay new are removed.
+
+A run that dies before 4 leaves the journal: the next run puts back every file that
+holds the new text (from its backup) and leaves alone one edited since. A run that dies
+after 4 leaves only backups with no journal: finished work, removed by the next run.
+Whatever the files hold afterwards, each run compares the serial the server answers
+with each file's and reloads when they differ (``converge``), so what is served always
+comes back to the files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -22,20 +38,28 @@ from pathlib import Path
 
 from kissha.config import DnsConfig, zone_refs
 from kissha.core.zonefile import ZonePlan
-from kissha.dns.backend import ApplyReport, journal_path
-from kissha.dns.verify import Check, verify
-from kissha.errors import ApplyFailed
+from kissha.dns.backend import ApplyReport, ZoneFailure, journal_path
+from kissha.dns.verify import Check, Failure, ask_serials, verify
+from kissha.errors import ApplyFailed, EnvError, JournalError, os_error
 from kissha.files import (
     BACKUP_SUFFIX,
     TMP_SUFFIX,
     atomic_write,
     fsync_dir,
     hidden_sibling,
+    through_links,
     write_temp,
 )
 
 log = logging.getLogger(__name__)
 ENCODING = ("utf-8", "surrogateescape")
+KEPT_SUFFIX = ".kissha-kept"  # a backup recovery could not use: kept, never swept
+# How long a server may take to load zone data, on top of verify_timeout, while it
+# still serves the old serial or does not answer: nsd 4.6 loaded 8 MB in 0.9 s
+# (~9 MB/s) on the project's machines; a quarter of that leaves room for a busy host.
+# A 50 MB change waits up to verify_timeout + 20 s.
+LOAD_BYTES_PER_SECOND = 2_500_000
+LOOK_TIMEOUT = 1.0  # the serial look of a run that changes nothing, at most
 
 
 def digest(data: bytes) -> str:
@@ -52,61 +76,111 @@ class FileZoneServer(ABC):
     def __init__(self, dns: DnsConfig, state_dir: Path) -> None:
         self.dns = dns
         self.state_dir = state_dir
+        self._invalid: set[str] = set()  # zones whose file failed precheck this run
+        self._broken: set[str] = set()  # zone files known broken: never reload them
 
     # -- what a concrete server provides -------------------------------------------------
 
     @abstractmethod
     def check(self, items: Sequence[tuple[str, Path]]) -> dict[str, str]:
-        """Validate files (zone name, path); return {zone: error} for the invalid ones."""
+        """Validate files (zone name, path); return {zone: error} for the invalid ones.
+        Raise EnvError when the checker cannot run."""
 
     @abstractmethod
-    def reload(self) -> None:
-        """Make the server load changed zone files; raise ApplyFailed if it cannot."""
+    def reload(self, zones: Sequence[str] | None = None) -> None:
+        """Make the server load changed zone files (only those of ``zones`` if given);
+        raise ApplyFailed if it cannot."""
+
+    def _reload(self, zones: Sequence[str]) -> None:
+        """Reload everything at once, unless a managed zone file is known to be broken:
+        a plain reload would make the server load it too (it serves SERVFAIL then), so
+        only ``zones`` are reloaded, one by one."""
+        self.reload(list(zones) if self._broken else None)
+
+    def tools(self) -> list[tuple[str, str]]:
+        """The programs a change needs, as (config key, argv[0])."""
+        return []
 
     # -- the transaction -----------------------------------------------------------------
 
-    def apply(self, plans: Sequence[ZonePlan]) -> ApplyReport:
-        report = ApplyReport(zones=[p.zone for p in plans])
+    def apply(self, plans: Sequence[ZonePlan], broken: Sequence[str] = ()) -> ApplyReport:
+        """``broken``: zones whose files the caller could not plan (never reloaded)."""
+        report = ApplyReport()
+        self._broken = set(broken) | self._invalid
+        self._need_tools()
         t0 = time.monotonic()
         temps: dict[Path, Path] = {}
         try:
             self._write_temps(plans, temps)
             report.timings["write"] = time.monotonic() - t0
             t1 = time.monotonic()
-            self._validate(plans, temps, report)
+            valid = self._validate(plans, temps, report)
             report.timings["validate"] = time.monotonic() - t1
-            installed = self._install(plans, temps)
-        except BaseException:
-            for tmp in temps.values():
+            self._broken |= {f.zone for f in report.failed}
+            installed = self._install(valid, temps, report)
+        finally:
+            for tmp in temps.values():  # not installed: invalid, or an error
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-            raise
+        if not installed:
+            return report
         t2 = time.monotonic()
         try:
-            self.reload()
+            self._reload([p.zone for p in installed])
             report.timings["reload"] = time.monotonic() - t2
             t3 = time.monotonic()
-            checks = self.checks(plans, new=True)
+            checks = self.checks(installed, new=True)
             report.verified = len(checks) * len(self.dns.verify_servers)
-            failures = self._verify(checks)
+            failures = self._verify(checks, installed)
             report.timings["verify"] = time.monotonic() - t3
-            if failures:
-                raise ApplyFailed(_summary("the server does not serve the new zones", failures))
-        except BaseException as exc:
-            undone = self._rollback(installed, plans)
-            if isinstance(exc, ApplyFailed):
-                raise ApplyFailed(f"{exc}; rolled back: {undone}") from None
+        except ApplyFailed as exc:
+            report.error = str(exc)
+            report.rollback = self._rollback(installed)
+            self._commit([])
+            report.failed += [ZoneFailure(p.zone, p.path, "reload", str(exc)) for p in installed]
+            return report
+        except BaseException:  # SIGINT, a bug: put every zone back, then fail
+            self._rollback(installed)
+            self._commit([])
             raise
-        self._finish(installed)
-        self._remember(plans)
+        by_zone: dict[str, list[Failure]] = {}
+        for f in failures:
+            by_zone.setdefault(f.zone, []).append(f)
+        bad = [p for p in installed if p.zone in by_zone]
+        good = [p for p in installed if p.zone not in by_zone]
+        for p in bad:
+            words = _summary(
+                "the server does not serve the new zone", [str(f) for f in by_zone[p.zone]]
+            )
+            report.failed.append(ZoneFailure(p.zone, p.path, "verify", words))
+        if bad:
+            report.rollback = self._rollback(bad)
+        self._commit(good)
+        self._remember(good)
+        report.zones = [p.zone for p in good]
         return report
 
-    @staticmethod
-    def _write_temps(plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> None:
+    def _need_tools(self) -> None:
+        """A missing program is found before any file is touched, not at the reload."""
+        for key, program in self.tools():
+            if shutil.which(program) is None:
+                cause = "no such file" if "/" in program else "not found in PATH"
+                if "/" in program and Path(program).exists():
+                    cause = "not executable"
+                raise EnvError(f"{program}: cannot run it ({key}): {cause}; nothing was changed")
+
+    def _write_temps(self, plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> None:
         # One after another: fsyncs in threads measured no faster in real runs.
         for p in plans:
             assert p.new_text is not None
-            temps[p.path] = write_temp(p.path, encode(p.new_text), like=p.path)
+            real = through_links(p.path)
+            try:
+                temps[p.path] = write_temp(real, encode(p.new_text), like=real)
+            except OSError as exc:
+                where = exc.filename or real.parent
+                raise EnvError(
+                    os_error(where, exc, f"write the new {p.path.name}") + "; nothing was changed"
+                ) from None
 
     def precheck(self, plans: Sequence[ZonePlan]) -> list[str]:
         """Check the files on disk of zones whose skeleton no run has validated yet.
@@ -114,7 +188,7 @@ class FileZoneServer(ABC):
         The current file and the one a failover would write share their skeleton, so a
         file that passes now makes its failover need no check later (a cold 1,000-zone
         switch would otherwise spend ~1.5 s in nsd-checkzone), and one that fails is
-        reported now, not when an emergency failover is rolled back because of it.
+        reported now, not when an emergency failover cannot change it.
         """
         known = self._checked()
         todo = [
@@ -126,20 +200,26 @@ class FileZoneServer(ABC):
         ]
         if not todo:
             return []
-        errors = self.check([(p.zone, p.path) for p in todo])
+        try:
+            errors = self.check([(p.zone, p.path) for p in todo])
+        except EnvError as exc:  # nothing was to change: a warning, not a failed run
+            return [f"cannot check the zone files: {exc}"]
+        self._invalid = set(errors)
         self._remember([p for p in todo if p.zone not in errors])
         return [
             f"{zone}: the zone file does not pass {self.dns.checkzone[0]}, so a failover "
-            f"would be rolled back: {error}"
+            f"could not change it: {error}"
             for zone, error in sorted(errors.items())
         ]
 
     def _validate(
         self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: ApplyReport
-    ) -> None:
-        # A zone whose skeleton (text minus what kissha writes) passed the server's checker
-        # before needs no new check: only validated address literals and the serial differ.
-        # Hand edits change the skeleton; $INCLUDE pulls in text we cannot see.
+    ) -> list[ZonePlan]:
+        """The plans whose new file passes; the others become failures, not installed.
+
+        A zone whose skeleton (text minus what kissha writes) passed the server's checker
+        before needs no new check: only validated address literals and the serial differ.
+        Hand edits change the skeleton; $INCLUDE pulls in text we cannot see."""
         known = self._checked()
         todo = [
             (p.zone, temps[p.path])
@@ -148,76 +228,114 @@ class FileZoneServer(ABC):
         ]
         report.checked, report.trusted = len(todo), len(plans) - len(todo)
         errors = self.check(todo) if todo else {}
-        if errors:
+        valid = []
+        for p in plans:
+            if p.zone not in errors:
+                valid.append(p)
+                continue
             # name the zone's own file, not the hidden temp file that was checked
-            real = {str(temps[p.path]): str(p.path) for p in plans}
-            lines = []
-            for z, e in sorted(errors.items()):
-                for tmp, path in real.items():
-                    e = e.replace(tmp, path)
-                lines.append(f"{z}: {e}")
-            raise ApplyFailed(_summary("validation failed, nothing was installed", lines))
+            error = errors[p.zone].replace(str(temps[p.path]), str(p.path))
+            report.failed.append(ZoneFailure(p.zone, p.path, "validate", error))
+        return valid
 
-    def _install(self, plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> list[ZonePlan]:
+    def _install(
+        self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: ApplyReport
+    ) -> list[ZonePlan]:
+        """Journal, back up, replace: see the module's docstring for why in this order."""
+        ready: list[ZonePlan] = []
         entries = []
         for p in plans:
-            current = p.path.read_bytes()
-            if current != encode(p.old_text):
-                raise ApplyFailed(f"{p.path}: changed on disk during the run; nothing installed")
-            backup = hidden_sibling(p.path, BACKUP_SUFFIX)
-            with contextlib.suppress(FileNotFoundError):
-                backup.unlink()
+            real = through_links(p.path)
             try:
-                os.link(p.path, backup)
-            except OSError:
-                shutil.copy2(p.path, backup)
+                current = real.read_bytes()
+            except OSError as exc:
+                raise EnvError(os_error(real, exc, "read") + "; nothing was changed") from None
+            if current != encode(p.old_text):
+                report.failed.append(
+                    ZoneFailure(
+                        p.zone, p.path, "install", "changed on disk during the run; left as it is"
+                    )
+                )
+                continue
+            ready.append(p)
             entries.append(
                 {
-                    "path": str(p.path),
-                    "backup": str(backup),
+                    "path": str(real),
+                    "backup": str(hidden_sibling(real, BACKUP_SUFFIX)),
                     "old": digest(current),
                     "new": digest(encode(p.new_text or "")),
                 }
             )
+        if not ready:
+            return []
         self._write_journal(entries)
+        backups: list[Path] = []
+        try:
+            for p in ready:
+                real = through_links(p.path)
+                backup = hidden_sibling(real, BACKUP_SUFFIX)
+                backup.unlink(missing_ok=True)
+                try:
+                    os.link(real, backup)
+                except OSError as exc:
+                    if exc.errno in (errno.EROFS, errno.EACCES, errno.ENOSPC):
+                        raise
+                    shutil.copy2(real, backup)  # a file system without hard links
+                backups.append(backup)
+        except OSError as exc:
+            for b in backups:
+                with contextlib.suppress(OSError):
+                    b.unlink()
+            journal_path(self.state_dir).unlink(missing_ok=True)
+            where = exc.filename or ready[len(backups)].path
+            raise EnvError(os_error(where, exc, "back up") + "; nothing was changed") from None
         installed: list[ZonePlan] = []
         try:
-            for p in plans:
-                os.replace(temps.pop(p.path), p.path)
+            for p in ready:
+                os.replace(temps[p.path], through_links(p.path))
+                del temps[p.path]
                 installed.append(p)
         except OSError as exc:
             for p in installed:
-                os.replace(hidden_sibling(p.path, BACKUP_SUFFIX), p.path)
+                real = through_links(p.path)
+                os.replace(hidden_sibling(real, BACKUP_SUFFIX), real)
             journal_path(self.state_dir).unlink(missing_ok=True)
-            raise ApplyFailed(f"installing failed ({exc}); the old files are back") from None
+            for p in ready[len(installed) :]:
+                hidden_sibling(through_links(p.path), BACKUP_SUFFIX).unlink(missing_ok=True)
+            where = exc.filename or ready[len(installed)].path
+            raise EnvError(
+                os_error(where, exc, "install") + "; the old files are back, nothing was changed"
+            ) from None
         finally:
-            for d in {p.path.parent for p in plans}:
+            for d in {through_links(p.path).parent for p in ready}:
                 fsync_dir(d)
         return installed
 
-    def _rollback(self, installed: Sequence[ZonePlan], plans: Sequence[ZonePlan]) -> str:
-        for p in installed:
-            backup = hidden_sibling(p.path, BACKUP_SUFFIX)
-            os.replace(backup, p.path)
+    def _rollback(self, plans: Sequence[ZonePlan]) -> str:
+        """Put ``plans`` back from their backups, reload, confirm the old answers."""
+        for p in plans:
+            real = through_links(p.path)
+            os.replace(hidden_sibling(real, BACKUP_SUFFIX), real)
             # The backup keeps the old mtime; touch it so the server sees a changed file.
-            os.utime(p.path)
-        for d in {p.path.parent for p in installed}:
+            os.utime(real)
+        for d in {through_links(p.path).parent for p in plans}:
             fsync_dir(d)
         try:
-            self.reload()
+            self._reload([p.zone for p in plans])
         except ApplyFailed as exc:
-            journal_path(self.state_dir).unlink(missing_ok=True)
             return f"old zone files restored, but the reload failed too ({exc})"
-        failures = self._verify(self.checks(plans, new=False))
-        journal_path(self.state_dir).unlink(missing_ok=True)
+        failures = self._verify(self.checks(plans, new=False), plans)
         if failures:
-            return _summary("old zone files restored, old answers NOT confirmed", failures)
-        return f"old zone files restored and old answers confirmed ({len(installed)} zones)"
+            return _summary(
+                "old zone files restored, old answers NOT confirmed", [str(f) for f in failures]
+            )
+        return f"old zone files restored and old answers confirmed ({len(plans)} zones)"
 
-    def _finish(self, installed: Sequence[ZonePlan]) -> None:
-        for p in installed:
-            hidden_sibling(p.path, BACKUP_SUFFIX).unlink(missing_ok=True)
+    def _commit(self, kept: Sequence[ZonePlan]) -> None:
+        """The journal goes first (the commit point), then the backups of ``kept``."""
         journal_path(self.state_dir).unlink(missing_ok=True)
+        for p in kept:
+            hidden_sibling(through_links(p.path), BACKUP_SUFFIX).unlink(missing_ok=True)
 
     # -- verification --------------------------------------------------------------------
 
@@ -237,16 +355,81 @@ class FileZoneServer(ABC):
         for p in plans:
             gate = len(checks)
             answers = p.expected_for if new else p.previous_for
-            checks.append(Check(p.zone, "SOA", serial=p.new_serial if new else p.old_serial))
+            want, before = (p.new_serial, p.old_serial) if new else (p.old_serial, p.new_serial)
+            checks.append(Check(p.zone, "SOA", serial=want, zone=p.zone, old_serial=before))
             owners = sorted({(c.owner, c.rrtype) for c in p.changes})
             for key in _sample(owners, per_group):
-                checks.append(Check(*key, addresses=answers(key), gate=gate))
+                checks.append(Check(*key, addresses=answers(key), gate=gate, zone=p.zone))
         return checks
 
-    def _verify(self, checks: Sequence[Check]) -> list[str]:
+    def _verify(self, checks: Sequence[Check], plans: Sequence[ZonePlan]) -> list[Failure]:
         return verify(
-            self.dns.verify_servers, self.dns.verify_port, checks, self.dns.verify_timeout
+            self.dns.verify_servers,
+            self.dns.verify_port,
+            checks,
+            self.dns.verify_timeout,
+            grace=load_grace(sum(len(p.new_text or p.old_text) for p in plans)),
         )
+
+    def converge(
+        self, plans: Sequence[ZonePlan], broken: Sequence[str] = ()
+    ) -> tuple[list[str], list[str]]:
+        """Zones whose file the server does not serve (it answers another serial: a
+        crash or a failed reload after the files changed): reload once, verify them.
+
+        Only a different serial counts: no answer, REFUSED (a zone the server does not
+        load) or SERVFAIL say nothing about kissha's files."""
+        files = {
+            p.zone: p
+            for p in plans
+            if p.old_serial is not None and not p.changed and p.zone not in self._invalid
+        }
+        if not files:
+            return [], []
+        look = min(LOOK_TIMEOUT, self.dns.verify_timeout)
+        served = ask_serials(self.dns.verify_servers, self.dns.verify_port, list(files), look)
+        stale: dict[str, set[int]] = {}
+        for (_, zone), serial in served.items():
+            if serial is not None and serial != files[zone].old_serial:
+                stale.setdefault(zone, set()).add(serial)
+        if not stale:
+            return [], []
+        zones = sorted(stale)
+
+        def was(zone: str) -> str:
+            wrong = ", ".join(map(str, sorted(stale[zone])))
+            return (
+                f"{zone}: the server served serial {wrong}, the file says {files[zone].old_serial}"
+            )
+
+        self._broken = set(broken) | self._invalid
+        try:
+            self._reload(zones)
+        except ApplyFailed as exc:
+            return [], [f"{was(z)}; reload failed: {exc}" for z in zones]
+        checks = [
+            Check(
+                z,
+                "SOA",
+                serial=files[z].old_serial,
+                zone=z,
+                old_serial=next(iter(stale[z])) if len(stale[z]) == 1 else None,
+            )
+            for z in zones
+        ]
+        failures = verify(
+            self.dns.verify_servers,
+            self.dns.verify_port,
+            checks,
+            self.dns.verify_timeout,
+            grace=load_grace(sum(len(files[z].old_text) for z in zones)),
+        )
+        failed = {f.zone: f for f in failures}
+        done = [f"{was(z)}: reloaded, now served" for z in zones if z not in failed]
+        warnings = [
+            f"{was(z)}: reloaded, still not served: {failed[z]}" for z in zones if z in failed
+        ]
+        return done, warnings
 
     # -- memory of validated skeletons and the journal -----------------------------------
 
@@ -261,58 +444,130 @@ class FileZoneServer(ABC):
             return {}
 
     def _remember(self, plans: Sequence[ZonePlan]) -> None:
+        if not plans:
+            return
         known = self._checked()
         known.update({str(p.path): f"{p.zone} {p.skeleton}" for p in plans})
         with contextlib.suppress(OSError):
             atomic_write(self._checked_path(), json.dumps(known, indent=0).encode())
 
     def _write_journal(self, entries: list[dict[str, str]]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = journal_path(self.state_dir)
         data = {"pid": os.getpid(), "time": time.time(), "zones": entries}
-        atomic_write(journal_path(self.state_dir), json.dumps(data, indent=1).encode())
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(data, indent=1).encode())
+        except OSError as exc:
+            raise EnvError(
+                os_error(exc.filename or path, exc, "write the journal") + "; nothing was changed"
+            ) from None
+
+    def _siblings(self, suffix: str) -> list[Path]:
+        """Hidden ``suffix`` files beside every managed zone file (and link target)."""
+        found: dict[Path, None] = {}
+        for ref in zone_refs(self.dns):
+            for f in {ref.path, through_links(ref.path)}:
+                sib = hidden_sibling(f, suffix)
+                if sib.exists():
+                    found[sib] = None
+        return list(found)
 
     def recover(self) -> list[str]:
-        done: list[str] = []
+        """Undo what an interrupted run left: see the module's docstring.
+
+        A journal that cannot be read is set aside only when no backup exists beside any
+        zone file (then no file was replaced, or every one was put back); otherwise it
+        is refused: kissha cannot tell which file to restore, and guessing could undo
+        an operator's edit or lose the only copy of the old zone."""
         path = journal_path(self.state_dir)
-        restored = False
         try:
-            journal = json.loads(path.read_bytes())
+            return self._recover(path)
+        except OSError as exc:
+            raise EnvError(
+                os_error(exc.filename or path, exc, "recover an interrupted run")
+            ) from None
+
+    def _recover(self, path: Path) -> list[str]:
+        done: list[str] = []
+        try:
+            raw: bytes | None = path.read_bytes()
         except FileNotFoundError:
-            journal = None
-        except ValueError:
-            done.append(f"{path}: unreadable journal set aside as {path.name}.corrupt")
-            os.replace(path, path.with_name(path.name + ".corrupt"))
-            journal = None
-        for entry in (journal or {}).get("zones", []):
+            raw = None
+        entries = None if raw is None else _journal_entries(raw)
+        if raw is not None and entries is None:
+            backups = self._siblings(BACKUP_SUFFIX)
+            if backups:
+                more = f" (+{len(backups) - 1} more)" if len(backups) > 1 else ""
+                raise JournalError(
+                    f"{path}: damaged journal of an interrupted run, and backups exist "
+                    f"({backups[0]}{more}): cannot tell which zone files to put back; "
+                    "compare each zone file with its .kissha-old backup, keep the right "
+                    f"one, remove the backup, then remove {path}; nothing was changed"
+                )
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            done.append(
+                f"{path}: damaged journal set aside as {aside.name} (no backup: nothing to undo)"
+            )
+        dirs: set[Path] = set()
+        for entry in entries or []:
             zone, backup = Path(entry["path"]), Path(entry["backup"])
+            dirs.add(zone.parent)
             try:
                 current = digest(zone.read_bytes())
             except FileNotFoundError:
                 current = ""
-            if current == entry["new"] and backup.exists():
+            if current == entry["old"]:
+                backup.unlink(missing_ok=True)
+            elif current == entry["new"] and backup.exists():
                 os.replace(backup, zone)
                 os.utime(zone)
-                restored = True
                 done.append(f"{zone}: interrupted run undone (old file restored)")
-            elif current == entry["old"]:
-                backup.unlink(missing_ok=True)
-            else:
+            elif backup.exists():
+                kept = backup.with_name(backup.name.removesuffix(BACKUP_SUFFIX) + KEPT_SUFFIX)
+                os.replace(backup, kept)
                 done.append(
                     f"{zone}: edited since an interrupted run; left as it is, "
-                    f"backup kept at {backup}"
+                    f"the old file kept at {kept}"
                 )
-        for ref in zone_refs(self.dns):
-            leftover = hidden_sibling(ref.path, TMP_SUFFIX)
-            if leftover.exists():
-                leftover.unlink()
-                done.append(f"{leftover}: unfinished temp file removed")
-        if journal is not None:
-            for d in {Path(e["path"]).parent for e in journal.get("zones", [])}:
-                fsync_dir(d)
-            if restored:
-                self.reload()
-            path.unlink(missing_ok=True)
+            else:
+                done.append(f"{zone}: edited since an interrupted run; left as it is")
+        for d in dirs:
+            fsync_dir(d)
+        if raw is not None and entries is not None:
+            path.unlink()  # undone: the serial check (converge) reloads what needs it
+        for leftover in self._siblings(TMP_SUFFIX):
+            leftover.unlink()
+            done.append(f"{leftover}: unfinished temp file removed")
+        for leftover in self._siblings(BACKUP_SUFFIX):
+            # No journal names it: the run that made it had committed (see above).
+            leftover.unlink()
+            done.append(f"{leftover}: backup of a finished run removed")
         return done
+
+
+def load_grace(size: int) -> float:
+    """Seconds to wait on, past verify_timeout, for a server still loading ``size``
+    bytes of zone files."""
+    return size / LOAD_BYTES_PER_SECOND
+
+
+def _journal_entries(raw: bytes) -> list[dict[str, str]] | None:
+    """The journal's zones, or None when it is not a journal kissha wrote."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    zones = data.get("zones") if isinstance(data, dict) else None
+    if not isinstance(zones, list):
+        return None
+    keys = ("path", "backup", "old", "new")
+    for entry in zones:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in keys):
+            return None
+        if not entry["path"] or not entry["backup"]:
+            return None
+    return zones
 
 
 def _sample(keys: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:

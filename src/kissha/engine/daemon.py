@@ -277,7 +277,7 @@ class Daemon:
         d = report.decision
         down = tuple(sorted(n for n, h in d.health.items() if not h.up))
         key = (report.outcome, down)
-        changed = report.exit_code != 0 or key != self._last_line
+        changed = report.exit_code != 0 or key != self._last_line or bool(report.recovered)
         self._last_line = key
         if not (changed or self.verbose):
             return
@@ -290,9 +290,11 @@ class Daemon:
             f"{report.outcome}: {report.message}; {roles}; "
             f"down: {', '.join(down) or 'none'} (exit {report.exit_code})"
         )
+        for line in report.recovered:
+            text += f"; recovered: {one_line(line)}"
         for warning in report.warnings + report.problems:
             text += f"; warning: {one_line(warning)}"
-        log.log(logging.WARNING if report.exit_code == 3 else logging.INFO, "%s", text)
+        log.log(logging.WARNING if report.exit_code in (3, 5, 7) else logging.INFO, "%s", text)
 
     def reload(self) -> bool:
         """Read the config again; a bad one is reported and the old one kept."""

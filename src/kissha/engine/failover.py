@@ -14,9 +14,9 @@ from kissha.core import events
 from kissha.core.model import Decision, Node, ProbeResult, Roles
 from kissha.core.policy import decide
 from kissha.core.zonefile import ZonePlan, plan_zone
-from kissha.dns.backend import journal_path
+from kissha.dns.backend import ZoneFailure, journal_path
 from kissha.engine import state as statefile
-from kissha.errors import ApplyFailed, ConfigError, KisshaError
+from kissha.errors import ConfigError, EnvError, KisshaError, RunFailed, ZoneError, os_error
 from kissha.files import RunLock
 
 if TYPE_CHECKING:
@@ -29,10 +29,16 @@ Prober = Callable[[Sequence[Node], "HealthConfig", "ProbeContext | None"], list[
 
 log = logging.getLogger(__name__)
 
-# Exit codes: documented in the README; cron mails the output of every non-zero run.
+# Exit codes: documented in the README (and cli.EPILOG); cron mails the output of every
+# non-zero run. When several apply, the first that fits wins: an error that stopped the
+# run (2, 4, 8, 70), 3 (a change put back, none served), 7 (some zones changed, some
+# could not be), 5 (some zones could not be changed, none was), 1, 0.
 EXIT_UNCHANGED = 0
 EXIT_CHANGED = 1
 EXIT_ROLLED_BACK = 3
+EXIT_ZONES_FAILED = 5
+EXIT_PARTIAL = 7
+MAX_NAMES = 10  # zones named in one message; the output lists every one
 
 
 @dataclass
@@ -46,7 +52,9 @@ class RunReport:
     previous: Roles | None
     zones_total: int = 0
     plans: list[ZonePlan] = field(default_factory=list)
-    outcome: str = "unchanged"  # unchanged | changed | rolled-back | kept
+    # unchanged | changed (some zones, maybe not all) | rolled-back (none served) |
+    # not-changed (every zone to change failed before install) | kept | failed (error)
+    outcome: str = "unchanged"
     message: str = ""
     recovered: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -59,23 +67,60 @@ class RunReport:
     # whether every nameserver answered; None when not watched.
     nameservers: dict[str, tuple[str, ...]] | None = None
     nameservers_complete: bool = False
+    # zones that could not be changed (not planned, not valid, not served: put back)
+    failed: list[ZoneFailure] = field(default_factory=list)
+    error_code: int | None = None  # set when an error stopped the run (outcome "failed")
 
     @property
     def exit_code(self) -> int:
+        if self.error_code is not None:
+            return self.error_code
         if self.outcome == "rolled-back":
             return EXIT_ROLLED_BACK
-        return EXIT_CHANGED if self.plans else EXIT_UNCHANGED
+        if self.failed:
+            return EXIT_PARTIAL if self.outcome == "changed" else EXIT_ZONES_FAILED
+        return EXIT_CHANGED if self.outcome == "changed" else EXIT_UNCHANGED
+
+    @property
+    def done(self) -> list[ZonePlan]:
+        """The plans served now (or, in a dry run, that would be)."""
+        if self.outcome != "changed":
+            return []
+        failed = {f.zone for f in self.failed}
+        return [p for p in self.plans if p.zone not in failed]
+
+    @property
+    def zone_problems(self) -> list[str]:
+        """Zone files that cannot be changed as they are (open until fixed): the unchanged
+        ones that fail validation, and those this run could not plan or validate."""
+        own = [f"{f.zone}: {f.error}" for f in self.failed if f.stage in ("plan", "validate")]
+        return self.problems + own
 
 
-def plan_all(config: Config, roles: Roles, now: float) -> list[ZonePlan]:
-    """Plan every managed zone for ``roles``."""
+def plan_all(config: Config, roles: Roles, now: float) -> tuple[list[ZonePlan], list[ZoneFailure]]:
+    """Plan every managed zone for ``roles``; a zone that cannot be planned is a failure
+    of its own (named with file:line), never a reason to leave the others."""
     refs = zone_refs(config.dns)
     if not refs:
         raise ConfigError(
             [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
         )
     targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
-    return [plan_zone(r.name, r.path, r.read(), targets, config.dns.serial, now) for r in refs]
+    plans: list[ZonePlan] = []
+    failed: list[ZoneFailure] = []
+    for r in refs:
+        try:
+            plans.append(plan_zone(r.name, r.path, r.read(), targets, config.dns.serial, now))
+        except ZoneError as exc:
+            failed.append(ZoneFailure(r.name, r.path, "plan", str(exc)))
+    return plans, failed
+
+
+def names(failures: Sequence[ZoneFailure]) -> str:
+    """'a., b. (+3 more)': the zones, once each, for one-line messages."""
+    zones = list(dict.fromkeys(f.zone for f in failures))
+    more = f" (+{len(zones) - MAX_NAMES} more)" if len(zones) > MAX_NAMES else ""
+    return ", ".join(zones[:MAX_NAMES]) + more
 
 
 def run(
@@ -106,12 +151,16 @@ def _run(
     seq_before = st.seq
     warnings = [warning] if warning else []
     recovered: list[str] = []
+    stopped: KisshaError | None = None  # recovery failed: probe and tell, change nothing
     if server is None and not dry_run:
         from kissha.dns.backend import server_for
 
         server = server_for(config)
     if server is not None and not dry_run:
-        recovered = server.recover()
+        try:
+            recovered = server.recover()
+        except KisshaError as exc:
+            stopped = exc
     elif dry_run and journal_path(config.state_dir).exists():
         warnings.append("an interrupted run left a journal: a real run undoes it first")
     if st.pin is not None and not st.pin.active(now):
@@ -134,56 +183,116 @@ def _run(
     t1 = time.monotonic()
     results = prober(config.nodes, config.health, context)
     t2 = time.monotonic()
-    if not dry_run:
-        context.save()
     decision = decide(config, results, st.health, st.roles, now, st.pin)
     report = RunReport(
         now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings
     )
     report.seq_before = seq_before
     report.timings["probe"] = t2 - t1
-    if watch is not None:
-        report.nameservers, report.nameservers_complete = watch.result()
     try:
-        if decision.roles is None:
-            report.outcome = "kept"
-            report.message = "every node is down: the records stay as they are"
-        else:
-            plans = plan_all(config, decision.roles, now)
-            report.zones_total = len(plans)
-            report.plans = [p for p in plans if p.changed]
-            report.timings["plan"] = time.monotonic() - t2
-            if server is not None and not dry_run:
-                report.problems = server.precheck([p for p in plans if not p.changed])
-                report.checked = True
-            if report.plans and not dry_run:
-                assert server is not None
-                t3 = time.monotonic()
-                try:
-                    report.applied = server.apply(report.plans)
-                    report.outcome = "changed"
-                    report.message = f"{len(report.plans)} zone(s) changed, reloaded and verified"
-                except ApplyFailed as exc:
-                    report.outcome = "rolled-back"
-                    report.message = str(exc)
-                report.timings["apply"] = time.monotonic() - t3
-            elif report.plans:
-                report.outcome = "changed"
-                report.message = f"dry run: {len(report.plans)} zone(s) would change"
-            else:
-                report.message = "every zone already points at the right nodes"
+        if not dry_run:
+            context.save()
+        if watch is not None:
+            report.nameservers, report.nameservers_complete = watch.result()
+        if stopped is not None:
+            raise stopped
+        _plan_and_apply(config, report, server, now, t2)
     except Exception as exc:
-        # A zone that cannot be planned, no zone file at all, an unexpected error: the
-        # run fails as before, and the error is an event (once until a run gets through).
+        # No zone file at all, an environment error, an unexpected error: the run stops
+        # here, its report (probes, health, decision) goes with the error, and the error
+        # is an event (once until a run gets through).
+        code = exc.exit_code if isinstance(exc, KisshaError) else 70
+        message = str(exc) if isinstance(exc, KisshaError) else _internal(exc)
+        report.outcome, report.message, report.error_code = "failed", message, code
+        report.timings["total"] = time.monotonic() - t0
         if not dry_run:
             _failed(config, st, report, exc)
-        raise
+        raise RunFailed(message, report, code) from exc
     report.timings["total"] = time.monotonic() - t0
     if not dry_run:
         _remember(config, st, report)
-        statefile.save(config.state_dir, st)
+        try:
+            statefile.save(config.state_dir, st)
+        except (OSError, KisshaError) as exc:
+            # The zones are served as reported; without the state the next run counts its
+            # streaks afresh. Nothing changed: an environment error; else a warning.
+            text = (
+                os_error(config.state_dir, exc, "save the state")
+                if isinstance(exc, OSError)
+                else str(exc)
+            )
+            if report.exit_code == EXIT_UNCHANGED:
+                report.outcome, report.message, report.error_code = "failed", text, 8
+                raise RunFailed(text, report, EnvError.exit_code) from exc
+            report.warnings.append(text)
         report.warnings.extend(_publish(config, report, st))
     return report
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _plan_and_apply(
+    config: Config, report: RunReport, server: DnsServer | None, now: float, t2: float
+) -> None:
+    """Plan every zone, make the server serve the files it should, apply the changes."""
+    decision, dry_run = report.decision, report.dry_run
+    if decision.roles is None:
+        report.outcome = "kept"
+        report.message = "every node is down: the records stay as they are"
+        return
+    plans, report.failed = plan_all(config, decision.roles, now)
+    report.zones_total = len(plans) + len(report.failed)
+    report.plans = [p for p in plans if p.changed]
+    report.timings["plan"] = time.monotonic() - t2
+    if server is not None and not dry_run:
+        unchanged = [p for p in plans if not p.changed]
+        report.problems = server.precheck(unchanged)
+        report.checked = True
+        done, warnings = server.converge(unchanged, [f.zone for f in report.failed])
+        report.recovered.extend(done)
+        report.warnings.extend(warnings)
+    failed_before = list(report.failed)
+    if report.plans and not dry_run:
+        assert server is not None
+        t3 = time.monotonic()
+        report.applied = server.apply(report.plans, [f.zone for f in report.failed])
+        report.timings["apply"] = time.monotonic() - t3
+        report.failed = failed_before + report.applied.failed
+    if report.plans and dry_run:
+        report.outcome = "changed"
+        report.message = f"dry run: {len(report.plans)} zone(s) would change"
+    elif report.plans and report.applied is not None and report.applied.zones:
+        report.outcome = "changed"
+        report.message = f"{len(report.done)} zone(s) changed, reloaded and verified"
+        if report.applied.rollback:
+            report.message += f"; put back: {report.applied.rollback}"
+    elif report.plans and report.applied is not None and report.applied.rollback:
+        report.outcome = "rolled-back"
+        head = report.applied.error or _why("the server does not serve the new zones", report)
+        report.message = f"{head}; rolled back: {report.applied.rollback}"
+        return
+    elif report.plans:
+        report.outcome = "not-changed"
+    else:
+        report.message = "every zone already points at the right nodes"
+    if report.failed:
+        tail = (
+            f"{len({f.zone for f in report.failed})} zone(s) could not be changed: "
+            f"{names(report.failed)}"
+        )
+        if report.outcome == "unchanged":
+            report.message = f"every other zone already points at the right nodes; {tail}"
+        elif report.outcome == "not-changed":
+            report.message = tail
+        else:
+            report.message += f"; {tail}"
+
+
+def _why(head: str, report: RunReport) -> str:
+    verify = [f for f in report.failed if f.stage == "verify"]
+    return f"{head}: {names(verify)}" if verify else head
 
 
 def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str]:
@@ -247,7 +356,10 @@ def _failed(config: Config, st: statefile.State, report: RunReport, exc: Excepti
     if config.notify is not None:
         from kissha import notify
 
-        notify.publish(config, st, now, report.seq_before, report)
+        try:
+            notify.publish(config, st, now, report.seq_before, report)
+        except Exception as inner:  # the run's own error is what must be told
+            log.warning("notify: internal error: %s: %s", type(inner).__name__, inner)
 
 
 def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
