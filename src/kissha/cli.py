@@ -172,6 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", type=Path, metavar="DIR", help="write here instead of [page] dir")
     pg.add_argument("--port", type=int, help="the nameservers' port (default: [page] port, 53)")
     pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
+
+    from kissha.monitor.command import add_parser as monitor_parser
+
+    monitor_parser(sub)
     return p
 
 
@@ -271,6 +275,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(args)
     if args.command == "page":
         return _page(args)
+    if args.command == "monitor":
+        return _monitor(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
@@ -422,3 +428,19 @@ def _page(args: argparse.Namespace) -> int:
     directory, size = page.from_state(cfg, parse_now(args.now), st, port, args.out)
     print(f"kissha: wrote {directory / 'index.html'} ({size // 1024} KB) and status.json")
     return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """kissha monitor; with --nagios every outcome, errors included, is one line and 0-3."""
+    from kissha.monitor import command
+
+    try:
+        out, code = command.main(args, args.config, parse_now(args.now))
+    except Exception as exc:
+        if not args.nagios or (args.debug and not isinstance(exc, KisshaError)):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"KISSHA MONITOR UNKNOWN - {first}".replace("|", "/"))
+        return 3
+    sys.stdout.write(out)
+    return code
