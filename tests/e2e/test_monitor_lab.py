@@ -87,6 +87,18 @@ def test_default_checks_pass_and_a_killed_web_server_is_told_once_and_its_return
     assert msgs[0]["title"].startswith("kissha monitor (fishfinger): CRITICAL cert/"), msgs
     assert "(+43 more) [C:44 W:0 U:0 stale:0 OK:47]" in msgs[0]["title"]
     assert states(data)["https/fishfinger/ipv4"] == "CRITICAL"  # blowfish saw it too
+    # Shown where people look: kissha status, the outside monitor's line, the metrics.
+    r = lab.kissha("blowfish", "status", "--json", now=at(5))
+    shown = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
+    assert shown["https/fishfinger/ipv4"]["state"] == "CRITICAL"
+    assert shown["https/fishfinger/ipv4"]["output"].startswith(
+        "HTTPS CRITICAL - connection refused"
+    )
+    r = lab.kissha("blowfish", "monitor", "--nagios", now=at(6))
+    assert r.returncode == 2 and r.stdout.startswith("KISSHA MONITOR CRITICAL - CRITICAL "), (
+        r.stdout
+    )
+    assert " critical=44;;;0 " in r.stdout
 
     lab.start("fishfinger", "web")
     for node in NODES:

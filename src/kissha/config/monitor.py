@@ -62,6 +62,7 @@ class CheckEntry:
 
 @dataclass(frozen=True)
 class MonitorConfig:
+    configured: bool = False  # a [monitor] table is present: the daemon runs the monitor
     defaults: bool = True  # generate the original's checks from the nodes and sites
     timeout: float = 10.0  # per attempt of a check
     concurrency: int = 8
@@ -228,6 +229,7 @@ def parse_monitor(
             r.problem(f"{c.key}.id", f"two checks are named {c.id!r}")
         seen.add(c.id)
     return MonitorConfig(
+        configured=True,
         defaults=r.get(table, "defaults", p, bool, True),
         timeout=duration(r, table, "timeout", p, 10.0) or 10.0,
         concurrency=r.get(table, "concurrency", p, int, 8, at_least(1)),

@@ -53,6 +53,9 @@ class Daemon:
         self._last_line: tuple[str, tuple[str, ...]] | None = None
         self._http: HTTPServer | None = None
         self._lock_held = False
+        from kissha.monitor.daemon import Ticker  # small: what runs is imported when due
+
+        self.monitor = Ticker()
 
     @property
     def interval(self) -> float:
@@ -149,6 +152,7 @@ class Daemon:
             log.debug("traceback of the failed round", exc_info=True)
             return
         self._report(report)
+        self.monitor.tick(self.config)  # [monitor] every: in its own thread
         if self._http is not None:
             try:
                 self._update_metrics(report)
@@ -221,7 +225,7 @@ class Daemon:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self.send_error(404, "only /metrics is here")
                     return
-                body = daemon.metrics_text.encode()
+                body = (daemon.metrics_text + daemon.monitor.metrics).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))

@@ -134,7 +134,23 @@ def run(config: Config, now: float, *, dry_run: bool = False) -> MonitorReport:
         book.last_run["duration"] = round(report.duration, 3)
         if not dry_run:
             store.save(config.state_dir, book)
+            if config.metrics.textfile is not None:
+                report.warnings.extend(_textfile(config, report))
     return report
+
+
+def _textfile(config: Config, report: MonitorReport) -> list[str]:
+    """kissha-monitor.prom beside [metrics] textfile, for node_exporter's collector."""
+    from kissha.files import atomic_write
+    from kissha.monitor import metrics
+
+    assert config.metrics.textfile is not None
+    path = config.metrics.textfile.with_name(metrics.TEXTFILE)
+    try:
+        atomic_write(path, metrics.render(report).encode(), mode=0o644)
+    except OSError as exc:
+        return [f"metrics: cannot write {path}: {exc.strerror or exc}"]
+    return []
 
 
 def view(config: Config, now: float) -> MonitorReport:
@@ -264,3 +280,51 @@ def _notice(message: logic.Message, report: MonitorReport) -> dict[str, Any]:
             "counts": {k: v for k, v in message.counts.items() if v},
         },
     }
+
+
+# -- for kissha status and the page ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One check as status and the page show it: state, since when, last output."""
+
+    id: str
+    state: str
+    since: float | None
+    output: str
+
+
+def shown(config: Config, now: float) -> tuple[Shown, ...] | None:
+    """The checks of the last monitor run, worst first; None when the monitor has never
+    run here (no monitor.json) or its checks cannot be listed (a config problem)."""
+    from kissha.errors import KisshaError
+
+    if not (config.state_dir / store.NAME).exists():
+        return None
+    try:
+        report = view(config, now)
+    except KisshaError:
+        return None
+    order = (
+        "CRITICAL",
+        "WARNING",
+        "UNKNOWN",
+        "STALE",
+        "FLAPPING",
+        logic.DEPENDENT,
+        logic.PENDING,
+        "OK",
+    )
+    out = []
+    for spec in report.specs:
+        rec = report.book.checks.get(spec.id, {})
+        st = report.states[spec.id]
+        text = (
+            f"waits on {rec.get('dependent_on')}"
+            if st == logic.DEPENDENT
+            else str(rec.get("text", ""))
+        )
+        since = rec.get("since")
+        out.append(Shown(spec.id, st, None if since is None else float(since), text))
+    return tuple(sorted(out, key=lambda s: (order.index(s.state), s.id)))
