@@ -36,6 +36,8 @@ class Behaviour:
         if urlsplit(path).path == INDEX_PATH:
             status = 200
             text = self.body if self.body is not None else f"Welcome to {self.fqdn}!\n"
+        elif urlsplit(path).path == "/":  # a site's home page, for kissha monitor's HTTP checks
+            status, text = 200, "<!doctype html><title>lab</title>\n"
         else:
             status, text = 404, "Not found\n"
         return (self.status or status), text.encode("utf-8")

@@ -188,6 +188,10 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.certs.command import add_parsers as add_certs_parsers  # argparse only
 
     add_certs_parsers(sub)
+
+    from kissha.monitor.command import add_parser as monitor_parser
+
+    monitor_parser(sub)
     return p
 
 
@@ -323,6 +327,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
         return command.challenges(args.config, args.listen)
+    if args.command == "monitor":
+        return _monitor(args)
     raise UsageError(f"unknown command {args.command!r}")
 
 
@@ -466,3 +472,19 @@ def _page(args: argparse.Namespace) -> int:
     directory, size = page.from_state(cfg, parse_now(args.now), st, port, args.out)
     print(f"kissha: wrote {directory / 'index.html'} ({size // 1024} KB) and status.json")
     return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """kissha monitor; with --nagios every outcome, errors included, is one line and 0-3."""
+    from kissha.monitor import command
+
+    try:
+        out, code = command.main(args, args.config, parse_now(args.now))
+    except Exception as exc:
+        if not args.nagios or (args.debug and not isinstance(exc, KisshaError)):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"KISSHA MONITOR UNKNOWN - {first}".replace("|", "/"))
+        return 3
+    sys.stdout.write(out)
+    return code

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from kissha.config.health import HealthConfig as HealthConfig
 from kissha.config.health import check_node_probes, parse_health
 from kissha.config.health import normal_fingerprint as normal_fingerprint
+from kissha.config.monitor import MonitorConfig as MonitorConfig
+from kissha.config.monitor import parse_monitor
 from kissha.config.ops import DaemonConfig as DaemonConfig
 from kissha.config.ops import MetricsConfig as MetricsConfig
 from kissha.config.ops import PageConfig as PageConfig
@@ -99,6 +101,7 @@ class Config:
     notify: NotifyConfig | None = None  # None: no [notify], nothing imported
     sites: tuple[Site, ...] = ()  # [[sites]]: what the nodes serve besides their own FQDNs
     certs: CertsConfig | None = None  # None: no [certs]
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # [monitor]
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -177,6 +180,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "notify",
             "sites",
             "certs",
+            "monitor",
         },
         "",
     )
@@ -197,6 +201,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     metrics = parse_metrics(r, r.table(data, "metrics", ""), base)
     page = parse_page(r, data, base)
     sites = parse_sites(r, data, nodes)
+    monitor = parse_monitor(r, data, base, nodes)
     notify = None
     if "notify" in data:  # the parser is imported only for configs that have the table
         from kissha.notify.settings import parse_notify
@@ -224,6 +229,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         notify=notify,
         sites=sites,
         certs=certs,
+        monitor=monitor,
     )
 
 

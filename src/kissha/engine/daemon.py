@@ -111,6 +111,9 @@ class Daemon:
         self.certs_runner: Callable[[Config, float], Any] | None = None
         self._certs_next = 0.0
         self._certs_thread: threading.Thread | None = None
+        from kissha.monitor.daemon import Ticker  # small: what runs is imported when due
+
+        self.monitor = Ticker()
 
     @property
     def interval(self) -> float:
@@ -205,7 +208,9 @@ class Daemon:
     def round(self, probes: _ProbeRound) -> None:
         """One engine run on a probe round's results; every failure is logged and the
         daemon goes on."""
+        # Side duties, each in a thread of its own when due, whatever this round does.
         self._maybe_certs()
+        self.monitor.tick(self.config)  # [monitor] every
         try:
             if probes.error is not None:
                 raise probes.error
@@ -340,7 +345,7 @@ class Daemon:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self.send_error(404, "only /metrics is here")
                     return
-                body = daemon.metrics_text.encode()
+                body = (daemon.metrics_text + daemon.monitor.metrics).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))

@@ -129,6 +129,7 @@ def build(
         events=tuple(st.events[-status.LAST_EVENTS :]),
         zones_skipped=skipped,
         asked=page.nameservers,
+        checks=status.monitor_checks(config, now),
     )
     report = status.Report(obs, status.judge(obs))
     events = [e for e in st.events if float(e.get("time", 0)) >= start]

@@ -122,6 +122,11 @@ def render(data: PageData) -> str:
         "<h2>Last events</h2>",
         _events(data.events),
         data.extra_html,
+        *(
+            ["<h2>Checks (kissha monitor)</h2>", _checks(obs.checks)]
+            if obs.checks is not None
+            else []
+        ),
         '<footer class="muted small"><p>',
         f"Generated {escape(iso(data.now))} by kissha {escape(data.version)} on each run "
         f"(refreshes every {int(data.refresh)} s). Machine-readable: "
@@ -218,6 +223,26 @@ def _nameservers(data: PageData) -> str:
         '<div class="scroll"><table><thead><tr><th>nameserver</th><th>master names →</th>'
         f"<th>standby names →</th><th>serial</th></tr></thead><tbody>{''.join(rows)}"
         "</tbody></table></div>"
+    )
+
+
+def _checks(checks: Sequence[Any]) -> str:
+    """kissha monitor's checks: those not OK in a table, the OK ones counted."""
+    ok = sum(1 for c in checks if c.state == "OK")
+    rows = [
+        f"<tr><td><code class='small'>{escape(c.id)}</code></td>"
+        f"<td class='{'bad' if c.state == 'CRITICAL' else 'warnt'}'>{escape(c.state)}</td>"
+        f"<td class='small'>{escape('-' if c.since is None else iso(c.since))}</td>"
+        f"<td class='small'>{escape(c.output)}</td></tr>"
+        for c in checks
+        if c.state != "OK"
+    ]
+    head = f"<p>{ok} of {len(checks)} checks OK.</p>"
+    if not rows:
+        return head
+    return (
+        f'{head}<div class="scroll"><table><thead><tr><th>check</th><th>state</th>'
+        f"<th>since</th><th>output</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 

@@ -74,6 +74,7 @@ class Observation:
     state_warning: str | None = None
     zones_skipped: int = 0
     asked: bool = True  # False: the nameservers were not asked (a page without them)
+    checks: tuple[Any, ...] | None = None  # kissha monitor's last checks (monitor.run.Shown)
 
 
 @dataclass(frozen=True)
@@ -379,12 +380,26 @@ def text(report: Report) -> str:
         out.append(f"  last run: {iso(obs.last_run)} ({_age(obs.now - obs.last_run)} ago)")
     for e in obs.events:
         out.append(f"  {iso(float(e.get('time', 0)))}  {e.get('kind')}: {e.get('message')}")
+    if obs.checks is not None:
+        out += ["", _checks_text(obs)]
     out.append("")
     for n in v.notes:
         out.append(f"note: {n}")
     out.extend(f"problem: {problem}" for problem in v.problems)
     out.append(f"{v.name}: {v.summary}")
     return "\n".join(out) + "\n"
+
+
+def _checks_text(obs: Observation) -> str:
+    """kissha monitor's checks: the ones not OK in full, the OK ones counted."""
+    assert obs.checks is not None
+    ok = [c for c in obs.checks if c.state == "OK"]
+    lines = [f"checks (kissha monitor): {len(ok)} of {len(obs.checks)} OK"]
+    for c in obs.checks:
+        if c.state != "OK":
+            since = "" if c.since is None else f" since {iso(c.since)}"
+            lines.append(f"  {c.state:<9} {c.id}{since}: {c.output}")
+    return "\n".join(lines)
 
 
 def _serials(serials: Mapping[str, str]) -> str:
@@ -444,6 +459,17 @@ def as_json(report: Report) -> dict[str, Any]:
             "last_run_age": None if obs.last_run is None else round(obs.now - obs.last_run, 1),
             "events": list(obs.events),
         },
+        "checks": None
+        if obs.checks is None
+        else [
+            {
+                "id": c.id,
+                "state": c.state,
+                "since": None if c.since is None else iso(c.since),
+                "output": c.output,
+            }
+            for c in obs.checks
+        ],
     }
 
 
@@ -506,5 +532,15 @@ def collect(config: Config, now: float, *, port: int = 53, stale_after: float) -
         events=tuple(st.events[-LAST_EVENTS:]),
         state_warning=state_warning,
         zones_skipped=asking.skipped,
+        checks=monitor_checks(config, now),
     )
     return Report(obs, judge(obs))
+
+
+def monitor_checks(config: Config, now: float) -> tuple[Any, ...] | None:
+    """kissha monitor's checks, when it runs here (imported only then)."""
+    if not (config.state_dir / "monitor.json").exists():
+        return None
+    from kissha.monitor.run import shown
+
+    return shown(config, now)
