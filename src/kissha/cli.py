@@ -14,10 +14,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kissha import __version__
+from kissha import __version__, exits
 from kissha.errors import KisshaError, UsageError
-
-EXIT_INTERNAL = 70
+from kissha.exits import Exit
 
 DESCRIPTION = """\
 kissha keeps small self-hosted sites up with two or more servers and no load balancer:
@@ -25,29 +24,16 @@ each node runs its own authoritative nameserver, and kissha points the A/AAAA re
 marked '; Enable failover' in its local zone files at whichever node is healthy.
 """
 
-EPILOG = """\
-exit codes (failover; when several apply, the first in this order wins:
-2, 4, 8, 70, then 3, 7, 5, 1, 0):
-  0   nothing to change (or a command succeeded)
-  1   records changed and verified (cron mails the output, as with the original script)
-  2   configuration or usage error; nothing was touched
-  3   a change failed the reload or verification and was rolled back: no zone changed
-  4   another kissha run holds the lock; this one did nothing
-  5   a zone file cannot be changed (a marked record kissha cannot rewrite, a file that
-      fails nsd-checkzone) and no other zone changed; that file was not touched
-  7   some zones changed and were verified, others could not be (named, left as they
-      were or put back)
-  8   environment error: a file, directory or program kissha needs cannot be used
-      (read-only file system, permission denied, disk full, missing nsd-control, a
-      damaged journal); the message names it; nothing was changed
-  70  unexpected internal error (run again with --debug for the traceback)
-
+EPILOG = (
+    exits.help_text()
+    + """
 examples:
   kissha check-config                     validate /etc/kissha.toml and the zones
   kissha failover --dry-run               show what a run would do, write nothing
   * * * * * kissha failover               crontab: one run a minute (mail on change)
   kissha pin blowfish --for 2h            keep blowfish master during maintenance
 """
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -238,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command is None:
         parser.print_help()
-        return 2
+        return Exit.CONFIG
     # --debug adds the traceback; the exit code stays the documented one.
     try:
         return _dispatch(args)
@@ -267,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.debug:
             _traceback(exc)
-        return EXIT_INTERNAL
+        return Exit.INTERNAL
 
 
 def _traceback(exc: BaseException) -> None:
@@ -403,9 +389,6 @@ def _pin(cfg: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-EXIT_STATUS_CRITICAL = 6
-
-
 def _status(args: argparse.Namespace) -> int:
     """kissha status; with --nagios every outcome, errors included, is one line and 0-3."""
     from kissha import config as configmod
@@ -452,7 +435,7 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(status.text(report))
         if certs is not None:
             sys.stdout.write("\n".join(summary.text(certs)) + "\n")
-    return {status.OK: 0, status.WARNING: 1}.get(v.level, EXIT_STATUS_CRITICAL)
+    return {status.OK: Exit.OK, status.WARNING: 1}.get(v.level, Exit.CRITICAL)
 
 
 def _page(args: argparse.Namespace) -> int:

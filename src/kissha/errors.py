@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from kissha.exits import Exit
+
 
 class KisshaError(Exception):
     """kissha failed."""
 
-    exit_code = 70
+    exit_code: int = Exit.INTERNAL
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -27,7 +29,7 @@ def capped(items: list[str], limit: int = MAX_SHOWN) -> list[str]:
 class ConfigError(KisshaError):
     """The configuration is invalid."""
 
-    exit_code = 2
+    exit_code = Exit.CONFIG
 
     def __init__(self, problems: list[str], source: str = "") -> None:
         self.problems = problems
@@ -44,25 +46,25 @@ class ConfigError(KisshaError):
 class UsageError(KisshaError):
     """The command line is invalid."""
 
-    exit_code = 2
+    exit_code = Exit.CONFIG
 
 
 class ZoneError(KisshaError):
     """A zone file cannot be planned; it was not touched."""
 
-    exit_code = 5
+    exit_code = Exit.ZONES_FAILED
 
 
 class LockHeld(KisshaError):
     """Another kissha run holds the lock."""
 
-    exit_code = 4
+    exit_code = Exit.LOCKED
 
 
 class ApplyFailed(KisshaError):
     """Applying the change failed; the old zones were restored."""
 
-    exit_code = 3
+    exit_code = Exit.ROLLED_BACK
 
 
 class EnvError(KisshaError):
@@ -71,7 +73,7 @@ class EnvError(KisshaError):
     The message names the path and the cause (read-only file system, permission
     denied, no space left on device, not found)."""
 
-    exit_code = 8
+    exit_code = Exit.ENVIRONMENT
 
 
 class JournalError(EnvError):
@@ -96,4 +98,4 @@ class RunFailed(KisshaError):
 class StateError(KisshaError):
     """The state file cannot be read or written."""
 
-    exit_code = 70
+    exit_code: int = Exit.INTERNAL

@@ -15,6 +15,7 @@ from kissha.certs import plan
 from kissha.certs.settings import CertsConfig
 from kissha.core.model import iso
 from kissha.errors import ConfigError, KisshaError
+from kissha.exits import Exit
 from kissha.files import RunLock, atomic_write
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ ARI_EVERY = 6 * 3600.0  # when the CA gives no Retry-After for its renewal info
 class CertsFailed(KisshaError):
     """A certificate could not be obtained, or a reload hook failed."""
 
-    exit_code = 3
+    exit_code = Exit.ROLLED_BACK  # a name or a hook failed
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class Report:
         if self.failed or self.hook_errors:
             return CertsFailed.exit_code
         if self.split_brain and any("split brain (" in n.reason for n in self.names):
-            return 6
-        return 1 if self.changed else 0
+            return Exit.CRITICAL  # a split brain held back the site names
+        return Exit.CHANGED if self.changed else Exit.OK
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,10 +26,8 @@ from typing import Any
 
 from kissha.config import Config, ZoneRef
 from kissha.errors import ConfigError, capped
+from kissha.exits import Exit
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_ZONE = 5
 SCHEMA = "kissha.check-config/1"
 
 # "[2026-11-24 19:21:41.954] nsd-checkzone[21841]: " : time and pid vary per run.
@@ -61,8 +59,8 @@ class CheckReport:
     @property
     def exit_code(self) -> int:
         if self.config is None or self.environment:
-            return EXIT_CONFIG
-        return EXIT_ZONE if self.zone_problems else EXIT_OK
+            return Exit.CONFIG
+        return Exit.ZONES_FAILED if self.zone_problems else Exit.OK
 
 
 def run(path: Path) -> CheckReport:
@@ -260,7 +258,7 @@ def as_json(report: CheckReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "config": report.source,
-        "ok": report.exit_code == EXIT_OK,
+        "ok": report.exit_code == Exit.OK,
         "exit_code": report.exit_code,
         "nodes": [n.name for n in cfg.nodes] if cfg else [],
         "zones": [
@@ -282,7 +280,7 @@ def text(report: CheckReport) -> tuple[str, str]:
     if cfg is None:
         return "", "".join(err)
     n = len(report.problems)
-    verdict = "ok" if report.exit_code == EXIT_OK else f"{n} problem{'s' if n != 1 else ''}"
+    verdict = "ok" if report.exit_code == Exit.OK else f"{n} problem{'s' if n != 1 else ''}"
     out = [
         f"{report.source}: {verdict}; nodes: {', '.join(x.name for x in cfg.nodes)} "
         f"(default master {cfg.default_master}, rotation {cfg.rotation})\n"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kissha import config as configmod
 from kissha.errors import ConfigError, KisshaError, LockHeld
+from kissha.exits import Exit
 
 if TYPE_CHECKING:
     from http.server import HTTPServer
@@ -299,7 +300,8 @@ class Daemon:
             text += f"; recovered: {one_line(line)}"
         for warning in report.warnings + report.problems:
             text += f"; warning: {one_line(warning)}"
-        log.log(logging.WARNING if report.exit_code in (3, 5, 7) else logging.INFO, "%s", text)
+        warn = (Exit.ROLLED_BACK, Exit.ZONES_FAILED, Exit.PARTIAL)
+        log.log(logging.WARNING if report.exit_code in warn else logging.INFO, "%s", text)
 
     def reload(self) -> bool:
         """Read the config again; a bad one is reported and the old one kept."""

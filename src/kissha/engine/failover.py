@@ -17,6 +17,7 @@ from kissha.core.zonefile import ZonePlan, plan_zone
 from kissha.dns.backend import ZoneFailure, journal_path
 from kissha.engine import state as statefile
 from kissha.errors import ConfigError, EnvError, KisshaError, RunFailed, ZoneError, os_error
+from kissha.exits import Exit
 from kissha.files import RunLock
 
 if TYPE_CHECKING:
@@ -29,15 +30,8 @@ Prober = Callable[[Sequence[Node], "HealthConfig", "ProbeContext | None"], list[
 
 log = logging.getLogger(__name__)
 
-# Exit codes: documented in the README (and cli.EPILOG); cron mails the output of every
-# non-zero run. When several apply, the first that fits wins: an error that stopped the
-# run (2, 4, 8, 70), 3 (a change put back, none served), 7 (some zones changed, some
-# could not be), 5 (some zones could not be changed, none was), 1, 0.
-EXIT_UNCHANGED = 0
-EXIT_CHANGED = 1
-EXIT_ROLLED_BACK = 3
-EXIT_ZONES_FAILED = 5
-EXIT_PARTIAL = 7
+# Exit codes: kissha.exits (one table for the CLI, the daemon and the docs); cron mails
+# the output of every non-zero run.
 MAX_NAMES = 10  # zones named in one message; the output lists every one
 
 
@@ -76,10 +70,10 @@ class RunReport:
         if self.error_code is not None:
             return self.error_code
         if self.outcome == "rolled-back":
-            return EXIT_ROLLED_BACK
+            return Exit.ROLLED_BACK
         if self.failed:
-            return EXIT_PARTIAL if self.outcome == "changed" else EXIT_ZONES_FAILED
-        return EXIT_CHANGED if self.outcome == "changed" else EXIT_UNCHANGED
+            return Exit.PARTIAL if self.outcome == "changed" else Exit.ZONES_FAILED
+        return Exit.CHANGED if self.outcome == "changed" else Exit.OK
 
     @property
     def done(self) -> list[ZonePlan]:
@@ -201,7 +195,7 @@ def _run(
         # No zone file at all, an environment error, an unexpected error: the run stops
         # here, its report (probes, health, decision) goes with the error, and the error
         # is an event (once until a run gets through).
-        code = exc.exit_code if isinstance(exc, KisshaError) else 70
+        code = exc.exit_code if isinstance(exc, KisshaError) else Exit.INTERNAL
         message = str(exc) if isinstance(exc, KisshaError) else _internal(exc)
         report.outcome, report.message, report.error_code = "failed", message, code
         report.timings["total"] = time.monotonic() - t0
@@ -221,7 +215,7 @@ def _run(
                 if isinstance(exc, OSError)
                 else str(exc)
             )
-            if report.exit_code == EXIT_UNCHANGED:
+            if report.exit_code == Exit.OK:
                 report.outcome, report.message, report.error_code = "failed", text, 8
                 raise RunFailed(text, report, EnvError.exit_code) from exc
             report.warnings.append(text)
