@@ -96,26 +96,10 @@ def run(path: Path) -> CheckReport:
 
 
 def _zone_files(cfg: Config, environment: list[str]) -> list[ZoneRef]:
-    from kissha.config import zone_refs
+    from kissha.engine.zones import managed_zones
 
-    directory = cfg.dns.zones_dir
-    if not directory.exists():
-        environment.append(f"{directory}: the zones directory (dns.zones_dir) does not exist")
-        return [z for z in cfg.dns.zones if isinstance(z, ZoneRef)]
-    if not directory.is_dir():
-        environment.append(f"{directory}: the zones directory (dns.zones_dir) is not a directory")
-        return []
-    try:
-        refs = zone_refs(cfg.dns)
-    except ConfigError as exc:
-        environment += exc.problems
-        return []
-    except OSError as exc:
-        environment.append(f"{directory}: cannot list the zones directory: {exc.strerror}")
-        return []
-    if not refs:
-        patterns = ", ".join(repr(z) for z in cfg.dns.zones)
-        environment.append(f"{directory}: no zone file matches {patterns} (dns.zones)")
+    refs, problems = managed_zones(cfg.dns)
+    environment += problems
     return refs
 
 

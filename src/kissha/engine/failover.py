@@ -141,6 +141,12 @@ def _run(
     server: DnsServer | None,
 ) -> RunReport:
     t0 = time.monotonic()
+    # The zones to manage are known before any probe leaves the machine.
+    from kissha.engine.zones import managed_zones
+
+    refs, problems = managed_zones(config.dns)
+    if not refs:
+        raise ConfigError(problems, config.source)
     st, warning = (statefile.load_readonly if dry_run else statefile.load)(config.state_dir)
     seq_before = st.seq
     warnings = [warning] if warning else []
