@@ -392,7 +392,7 @@ def _pin(cfg: Any, args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     """kissha status; with --nagios every outcome, errors included, is one line and 0-3."""
     from kissha import config as configmod
-    from kissha.observe import status
+    from kissha.observe import status, statustext, verdict
 
     try:
         try:
@@ -416,10 +416,10 @@ def _status(args: argparse.Namespace) -> int:
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"KISSHA UNKNOWN - {first}".replace("|", "/"))
-        return status.UNKNOWN
+        return verdict.UNKNOWN
     v = report.verdict
     if args.nagios:
-        print(status.nagios_line(v))
+        print(statustext.nagios_line(v))
         return v.level
     certs: list[Any] | None = None
     if cfg.certs is not None:  # what the last kissha certs run recorded (certs.json)
@@ -427,15 +427,15 @@ def _status(args: argparse.Namespace) -> int:
 
         certs = summary.load(cfg.state_dir)
     if args.json:
-        doc = status.as_json(report)
+        doc = statustext.as_json(report)
         if certs is not None:
             doc["certificates"] = summary.as_json(certs)
         _print_json(doc)
     else:
-        sys.stdout.write(status.text(report))
+        sys.stdout.write(statustext.text(report))
         if certs is not None:
             sys.stdout.write("\n".join(summary.text(certs)) + "\n")
-    return {status.OK: Exit.OK, status.WARNING: 1}.get(v.level, Exit.CRITICAL)
+    return {verdict.OK: Exit.OK, verdict.WARNING: 1}.get(v.level, Exit.CRITICAL)
 
 
 def _page(args: argparse.Namespace) -> int:

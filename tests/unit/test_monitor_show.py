@@ -6,7 +6,7 @@ from kissha.core.model import Roles
 from kissha.monitor import logic, metrics, render
 from kissha.monitor.model import CheckSpec
 from kissha.monitor.run import MonitorReport, Shown
-from kissha.observe import pagehtml, status
+from kissha.observe import pagehtml, statustext, verdict
 
 T0 = 1_795_000_000.0
 
@@ -61,11 +61,11 @@ def test_status_text_json_and_page_show_the_checks() -> None:
         Shown("ping/b/ipv4", "CRITICAL", T0, "PING CRITICAL - 100% packet loss"),
         Shown("disk", "OK", T0, "DISK OK"),
     )
-    obs = status.Observation(T0, (), (), ("a", "b"), T0, 600, Roles("a", "b"), checks=checks)
-    rep = status.Report(obs, status.judge(obs))
-    text = status.text(rep)
+    obs = verdict.Observation(T0, (), (), ("a", "b"), T0, 600, Roles("a", "b"), checks=checks)
+    rep = verdict.Report(obs, verdict.judge(obs))
+    text = statustext.text(rep)
     assert "checks (kissha monitor): 1 of 2 OK\n  CRITICAL  ping/b/ipv4 since 2026-" in text
-    assert status.as_json(rep)["checks"][0] == {
+    assert statustext.as_json(rep)["checks"][0] == {
         "id": "ping/b/ipv4",
         "state": "CRITICAL",
         "since": "2026-11-18T11:06:40Z",

@@ -20,7 +20,7 @@ from kissha.core.model import Pin, iso
 from kissha.engine import state as statefile
 from kissha.notify import deliver, outbox, plan, render
 from kissha.notify.kinds import KINDS, kind_of
-from kissha.observe import history, status, timeline
+from kissha.observe import history, status, statustext, timeline, verdict
 from kissha.probes.tofu import ProbeContext, Untrusted
 from tests.unit.test_events import probes, step
 from tests.unit.test_policy import EVEN, cfg
@@ -115,7 +115,7 @@ def check_state(s: statefile.State) -> None:
     grid = timeline.Grid.over(EVEN - 3 * 86400, EVEN, 900)
     timeline.figure([("fishfinger", ("ipv4", "ipv6"))], [], s.events, grid)
     last = s.last_run.get("time")
-    obs = status.Observation(
+    obs = verdict.Observation(
         now=EVEN,
         views=(),
         probes=(),
@@ -126,9 +126,9 @@ def check_state(s: statefile.State) -> None:
         health={n: h.up for n, h in s.health.items()},
         events=tuple(s.events[-status.LAST_EVENTS :]),
     )
-    report = status.Report(obs, status.judge(obs))
-    status.text(report)
-    json.dumps(status.as_json(report), allow_nan=False)
+    report = verdict.Report(obs, verdict.judge(obs))
+    statustext.text(report)
+    json.dumps(statustext.as_json(report), allow_nan=False)
     c = cfg()
     ctx = render.Context(c, "fishfinger", EVEN, None, s)
     plan.notices(s.events, frozenset(KINDS), None, ctx)

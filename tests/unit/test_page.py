@@ -16,7 +16,7 @@ from kissha.core.model import Node, NodeHealth, ProbeResult, Roles
 from kissha.engine.state import State
 from kissha.observe import page, pagehtml, timeline
 from kissha.observe.history import Bucket, bucket_of
-from kissha.observe.status import NsView, Observation, Report, judge
+from kissha.observe.verdict import NsView, Observation, Report, judge
 
 NOW = 1_795_000_020.0
 DAY = 86400

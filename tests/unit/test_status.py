@@ -9,7 +9,8 @@ import pytest
 
 from kissha.cli import main
 from kissha.core.model import Node, ProbeResult
-from kissha.observe.status import (
+from kissha.observe.statustext import as_json, nagios_line, text
+from kissha.observe.verdict import (
     CRITICAL,
     OK,
     WARNING,
@@ -17,10 +18,7 @@ from kissha.observe.status import (
     Observation,
     Question,
     Report,
-    as_json,
     judge,
-    nagios_line,
-    text,
     view,
 )
 
@@ -228,7 +226,8 @@ def test_questions_stop_at_the_bound_and_never_read_the_zones_past_it(tmp_path: 
     """40 names from the first zones on; the rest are counted, not read: the last zone's
     file does not even exist, which reading it would raise."""
     from kissha.config import parse
-    from kissha.observe.status import MAX_NAMES, questions
+    from kissha.observe.status import questions
+    from kissha.observe.verdict import MAX_NAMES
 
     for i in range(15):
         (tmp_path / f"z{i:02}.example.zone").write_text(

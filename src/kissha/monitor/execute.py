@@ -295,7 +295,8 @@ def _nameserver(spec: CheckSpec, ctx: Context) -> Outcome:
     """What this nameserver answers, judged as kissha status does: unreachable or naming
     no master is CRITICAL, naming another master than the state's is CRITICAL (split
     brain in the making), unknown addresses and per-name errors are WARNING."""
-    from kissha.observe.status import ask, normal_nodes, view
+    from kissha.observe.status import ask
+    from kissha.observe.verdict import normal_nodes, view
 
     assert spec.address is not None and spec.family is not None and spec.node is not None
     nodes = normal_nodes(ctx.config.nodes)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.observe.status import Asking, NsView
+    from kissha.observe.status import Asking
+    from kissha.observe.verdict import NsView
 
 
 @dataclass

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kissha.config import Config
     from kissha.engine.failover import RunReport
     from kissha.engine.state import State
-    from kissha.observe import pagehtml, status
+    from kissha.observe import pagehtml, verdict
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,10 @@ def build(
 ) -> tuple[pagehtml.PageData, dict[str, Any]]:
     """The page's data and status.json's content (asks the nameservers when configured)."""
     from kissha import __version__
-    from kissha.observe import pagehtml, status
+    from kissha.observe import pagehtml, status, statustext, verdict
 
     page = config.page
-    views: tuple[status.NsView, ...] = ()
+    views: tuple[verdict.NsView, ...] = ()
     skipped = 0
     if page.nameservers:
         asking = status.Asking(config, port, config.health.timeout)
@@ -117,7 +117,7 @@ def build(
     width = history.column_width(page.days)
     buckets, warning = history.load(config.state_dir, start // width * width)
     health = {n: h.up for n, h in st.health.items()}
-    obs = status.Observation(
+    obs = verdict.Observation(
         now=now,
         views=views,
         probes=tuple(probes),
@@ -131,7 +131,7 @@ def build(
         asked=page.nameservers,
         checks=status.monitor_checks(config, now),
     )
-    report = status.Report(obs, status.judge(obs))
+    report = verdict.Report(obs, verdict.judge(obs))
     events = [e for e in st.events if float(e.get("time", 0)) >= start]
     data = pagehtml.PageData(
         title=page.title or f"kissha: {', '.join(config.node_names)}",
@@ -147,7 +147,7 @@ def build(
         version=__version__,
         warnings=(warning,) if warning else (),
     )
-    doc = status.as_json(report)
+    doc = statustext.as_json(report)
     doc["history"] = {
         "since": iso(start),
         "days": page.days,

@@ -14,7 +14,7 @@ from typing import Any
 from kissha.core.model import Node, ProbeResult, iso
 from kissha.observe import timeline
 from kissha.observe.history import Bucket
-from kissha.observe.status import Report
+from kissha.observe.verdict import Report
 
 LAST_EVENTS = 12
 LEVEL_CLASS = {"OK": "ok", "WARNING": "warn", "CRITICAL": "crit", "UNKNOWN": "warn"}
