@@ -23,7 +23,8 @@ def test_certs_run_once_an_hour_beside_the_rounds(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "kissha.toml"
-    path.write_text(CONFIG.read_text() + '\n[certs]\nnode = "blowfish"\n')
+    state = f'state_dir = "{tmp_path / "state"}"\n'  # never /var/lib/kissha
+    path.write_text(state + CONFIG.read_text() + '\n[certs]\nnode = "blowfish"\n')
     rounds: list[float] = []
     certs: list[str] = []
     done = threading.Event()

@@ -18,6 +18,13 @@ from kissha.errors import LockHeld, ZoneError
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-minimal.toml"
 
 
+def config_in(tmp_path: Path) -> Path:
+    """good-minimal.toml with its state in tmp_path, never in /var/lib/kissha."""
+    path = tmp_path / "kissha.toml"
+    path.write_text(f'state_dir = "{tmp_path / "state"}"\n' + CONFIG.read_text())
+    return path
+
+
 def report(exit_changed: bool) -> RunReport:
     roles = Roles("fishfinger", "blowfish")
     r = RunReport(0.0, False, [], Decision(roles, {"fishfinger": NodeHealth()}), roles)
@@ -28,7 +35,9 @@ def report(exit_changed: bool) -> RunReport:
     return r
 
 
-def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture) -> None:
+def test_rounds_survive_lock_errors_and_crashes(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     outcomes: list[object] = [
         LockHeld("another kissha run holds /x/lock (pid 1)"),
         ZoneError("a.zone: broken"),
@@ -51,7 +60,11 @@ def test_rounds_survive_lock_errors_and_crashes(caplog: pytest.LogCaptureFixture
         return outcome
 
     daemon = Daemon(
-        CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner, prober=lambda *_: []
+        config_in(tmp_path),
+        configmod.load(config_in(tmp_path)),
+        interval=0.01,
+        runner=runner,
+        prober=lambda *_: [],
     )
     with caplog.at_level(logging.INFO, logger="kissha.engine.daemon"):
         assert daemon.serve() == 0
@@ -104,7 +117,7 @@ def test_a_busy_metrics_port_is_a_config_error(tmp_path: Path) -> None:
         assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_probe_rounds_overlap_and_the_engine_takes_them_in_tick_order() -> None:
+def test_probe_rounds_overlap_and_the_engine_takes_them_in_tick_order(tmp_path: Path) -> None:
     """A probe round that outlasts the interval (a black hole) does not hold back the
     next ticks' rounds; the engine still takes the results in tick order."""
     started: list[int] = []
@@ -128,7 +141,8 @@ def test_probe_rounds_overlap_and_the_engine_takes_them_in_tick_order() -> None:
             daemon.stopping = True
         return report(False)
 
-    daemon = Daemon(CONFIG, configmod.load(CONFIG), interval=0.01, runner=runner, prober=prober)
+    path = config_in(tmp_path)
+    daemon = Daemon(path, configmod.load(path), interval=0.01, runner=runner, prober=prober)
     assert daemon.serve() == 0
     assert overlapped == [True]
     assert taken == ["round0", "round1", "round2", "round3"]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kissha.config import Config
     from kissha.core.model import ProbeResult
     from kissha.engine.failover import Prober, RunReport
+    from kissha.probes.tofu import ProbeContext
 
 log = logging.getLogger(__name__)
 
@@ -55,28 +56,27 @@ def _run(config: Config, now: float, prober: Prober) -> RunReport:
 class _ProbeRound:
     """One tick's probes, in a thread of their own; ``done`` is set when they are in."""
 
-    def __init__(self, config: Config, prober: Prober, wake_fd: int) -> None:
+    def __init__(
+        self, config: Config, prober: Prober, context: ProbeContext, wake: Callable[[], None]
+    ) -> None:
         self.config = config
         self.results: list[ProbeResult] | None = None
         self.error: Exception | None = None
         self.done = threading.Event()
-        self._prober, self._wake_fd = prober, wake_fd
+        self._prober, self._context, self._wake = prober, context, wake
         threading.Thread(target=self._work, daemon=True).start()
 
     def _work(self) -> None:
-        from kissha.probes.tofu import ProbeContext
-
         try:
-            # Its own TOFU context: fingerprints first seen are written by this round.
-            context = ProbeContext.load(self.config.state_dir)
-            self.results = self._prober(self.config.nodes, self.config.health, context)
-            context.save()
+            # One TOFU context for every round (it locks): fingerprints first seen by
+            # overlapping rounds are learned and written once, never over each other.
+            self.results = self._prober(self.config.nodes, self.config.health, self._context)
+            self._context.save()
         except Exception as exc:  # reported by the engine's thread, in order
             self.error = exc
         finally:
             self.done.set()
-            with contextlib.suppress(OSError):
-                os.write(self._wake_fd, b"r")  # wake the loop's select()
+            self._wake()
 
     def given(self, *_: object) -> list[ProbeResult]:
         """The prober the engine run receives: this round's results."""
@@ -109,6 +109,8 @@ class Daemon:
         self._last_line: tuple[str, tuple[str, ...]] | None = None
         self._http: HTTPServer | None = None
         self._lock_held = False
+        self._wake_lock = threading.Lock()
+        self._wake_fd: int | None = None  # the self-pipe, while serve() runs
         self.certs_runner: Callable[[Config, float], Any] | None = None
         self._certs_next = 0.0
         self._certs_thread: threading.Thread | None = None
@@ -151,16 +153,21 @@ class Daemon:
                 self.interval,
                 os.getpid(),
             )
-            self._loop(rfd, wfd)
+            self._wake_fd = wfd
+            self._loop(rfd)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
             signal.set_wakeup_fd(old_wakeup)
-            os.close(rfd)
-            os.close(wfd)
+            with self._wake_lock:  # probe rounds still out must not write to a reused fd
+                self._wake_fd = None
+                os.close(rfd)
+                os.close(wfd)
             self._stop_http()
             if self._certs_thread is not None:
                 self._certs_thread.join(CERTS_JOIN)
+            if self.monitor.thread is not None:  # its plugins end with it, not orphaned
+                self.monitor.thread.join(self.config.monitor.deadline)
         log.info("daemon stopped")
         return 0
 
@@ -172,11 +179,20 @@ class Daemon:
         longest = round_limit(self.config.health) + 1.0
         return min(MAX_ROUNDS_IN_FLIGHT, math.ceil(longest / self.interval) + 1)
 
-    def _loop(self, wake_fd: int, wake_write_fd: int) -> None:
+    def _wake(self) -> None:
+        """Wake the loop's select() (from a probe round's thread)."""
+        with self._wake_lock, contextlib.suppress(OSError):
+            if self._wake_fd is not None:
+                os.write(self._wake_fd, b"r")
+
+    def _loop(self, wake_fd: int) -> None:
+        from kissha.probes.tofu import ProbeContext
+
         if self.prober is None:
             from kissha.probes import run_round
 
             self.prober = run_round
+        context = ProbeContext.load(self.config.state_dir)
         start, k = time.monotonic(), 0
         next_round = start
         probing: deque[_ProbeRound] = deque()
@@ -187,10 +203,11 @@ class Daemon:
                     start, k = time.monotonic(), 0
                     next_round = start + self.interval
                     probing.clear()  # rounds of the old config: their threads run out
+                    context = ProbeContext.load(self.config.state_dir)
             now = time.monotonic()
             if now >= next_round:
                 if len(probing) < self._rounds_in_flight():
-                    probing.append(_ProbeRound(self.config, self.prober, wake_write_fd))
+                    probing.append(_ProbeRound(self.config, self.prober, context, self._wake))
                 else:
                     log.debug("%d probe rounds still out; this tick is skipped", len(probing))
                 # A fixed cadence: rounds start at start + k * interval, never drifting;

@@ -201,8 +201,14 @@ def _run(
         # No zone file at all, an environment error, an unexpected error: the run stops
         # here, its report (probes, health, decision) goes with the error, and the error
         # is an event (once until a run gets through).
-        code = exc.exit_code if isinstance(exc, KisshaError) else Exit.INTERNAL
-        message = str(exc) if isinstance(exc, KisshaError) else _internal(exc)
+        if isinstance(exc, KisshaError):
+            code, message = exc.exit_code, str(exc)
+        elif isinstance(exc, OSError):  # e.g. a rollback's own write failing: the
+            # journal lets the next run finish it; the path and the cause, in one line
+            code = Exit.ENVIRONMENT
+            message = os_error(exc.filename or config.dns.zones_dir, exc, "complete the run")
+        else:
+            code, message = Exit.INTERNAL, _internal(exc)
         report.outcome, report.message, report.error_code = "failed", message, code
         report.timings["total"] = time.monotonic() - t0
         if not dry_run:
@@ -222,7 +228,7 @@ def _run(
                 else str(exc)
             )
             if report.exit_code == Exit.OK:
-                report.outcome, report.message, report.error_code = "failed", text, 8
+                report.outcome, report.message, report.error_code = "failed", text, Exit.ENVIRONMENT
                 raise RunFailed(text, report, EnvError.exit_code) from exc
             report.warnings.append(text)
         report.warnings.extend(_publish(config, report, st))

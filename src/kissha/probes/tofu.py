@@ -172,12 +172,14 @@ class ProbeContext:
         """Write the fingerprints if this round learned any."""
         if not self.learned or self.state_dir is None:
             return
+        # Under the lock: the daemon's overlapping probe rounds share one context, and
+        # atomic_write's temp file has one name.
         with self.lock:
             data = {"version": TOFU_VERSION, "fingerprints": self.tofu}
             text = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, text, mode=0o644)
-        self.learned = False
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, text, mode=0o644)
+            self.learned = False
 
     def trust(
         self,
