@@ -192,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.monitor.command import add_parser as monitor_parser
 
     monitor_parser(sub)
+    from kissha.render.command import add_parser as render_parser
+
+    render_parser(sub)
     return p
 
 
@@ -327,6 +330,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
         return command.challenges(args.config, args.listen)
+    if args.command == "render":
+        from kissha.render import command as render_command
+
+        text, code = render_command.run(args, args.config)
+        sys.stdout.write(text)
+        return code
     if args.command == "monitor":
         return _monitor(args)
     raise UsageError(f"unknown command {args.command!r}")
