@@ -195,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.render.command import add_parser as render_parser
 
     render_parser(sub)
+    from kissha.render.init import add_parser as init_parser
+
+    init_parser(sub)
     return p
 
 
@@ -336,6 +339,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         text, code = render_command.run(args, args.config)
         sys.stdout.write(text)
         return code
+    if args.command == "init":
+        from kissha.render import init
+
+        sys.stdout.write(init.run(args))
+        return 0
     if args.command == "monitor":
         return _monitor(args)
     raise UsageError(f"unknown command {args.command!r}")
