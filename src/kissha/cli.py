@@ -198,6 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.render.init import add_parser as init_parser
 
     init_parser(sub)
+    from kissha.deploy.command import add_parser as deploy_parser
+
+    deploy_parser(sub)
     return p
 
 
@@ -337,6 +340,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from kissha.render import command as render_command
 
         text, code = render_command.run(args, args.config)
+        sys.stdout.write(text)
+        return code
+    if args.command == "deploy":
+        from kissha.deploy import command as deploy_command
+
+        text, code = deploy_command.run(args, args.config)
         sys.stdout.write(text)
         return code
     if args.command == "init":

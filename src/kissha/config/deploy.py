@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kissha.config.tomlcheck import Reader, nonempty, one_of, path_from, port_number
+from kissha.config.tomlcheck import Reader, argv, nonempty, one_of, path_from, port_number
 from kissha.core.model import Node
 
 FLAVOURS = ("openbsd", "debian")
@@ -37,6 +37,7 @@ class DeployConfig:
     become: str = ""  # "doas" or "sudo" for a non-root ssh_user
     hosts: tuple[tuple[str, str], ...] = ()  # node name -> SSH address; default its FQDN
     root: str = ""  # a prefix for every path written (tests, a chroot); "" none
+    reload: tuple[tuple[str, tuple[str, ...]], ...] = ()  # service -> command, overrides
 
     def host(self, node: Node) -> str:
         return dict(self.hosts).get(node.name, node.fqdn)
@@ -63,6 +64,7 @@ def parse_deploy(
             "become",
             "hosts",
             "root",
+            "reload",
         },
         p,
     )
@@ -79,6 +81,13 @@ def parse_deploy(
     root = r.get(table, "root", p, str, "")
     if root and not root.startswith("/"):
         r.problem(f"{p}.root", "must be an absolute path")
+    reload: list[tuple[str, tuple[str, ...]]] = []
+    for service, command in r.table(table, "reload", p).items():
+        message = argv(command) if isinstance(command, list) else "must be an array"
+        if message:
+            r.problem(f"{p}.reload.{service}", message + ' (e.g. ["rcctl", "reload", "httpd"])')
+        else:
+            reload.append((service, tuple(command)))
     return DeployConfig(
         flavour=r.get(table, "flavour", p, str, "openbsd", one_of(FLAVOURS)),
         templates=path_from(base, templates) if templates else None,
@@ -94,6 +103,7 @@ def parse_deploy(
         become=r.get(table, "become", p, str, "", one_of(BECOME)),
         hosts=tuple((k, str(v)) for k, v in hosts.items() if isinstance(v, str)),
         root=root.rstrip("/"),
+        reload=tuple(reload),
     )
 
 

@@ -56,16 +56,14 @@ DEBIAN = (
         ("molly-brown@kissha",), only_if="gemini_names",
     ),
     FileSpec("index.txt", "{web_root}/{fqdn}/index.txt"),
-    FileSpec("kissha-failover.service", "/etc/systemd/system/kissha-failover.service"),
-    FileSpec("kissha-failover.timer", "/etc/systemd/system/kissha-failover.timer"),
-    FileSpec("kissha-certs.service", "/etc/systemd/system/kissha-certs.service", only_if="certs"),
-    FileSpec("kissha-certs.timer", "/etc/systemd/system/kissha-certs.timer", only_if="certs"),
-    FileSpec(
-        "kissha-monitor.service", "/etc/systemd/system/kissha-monitor.service",
-        only_if="monitor",
-    ),
-    FileSpec(
-        "kissha-monitor.timer", "/etc/systemd/system/kissha-monitor.timer", only_if="monitor"
+    *(
+        FileSpec(f"kissha-{unit}", f"/etc/systemd/system/kissha-{unit}", services=("systemd",),
+                 only_if=only_if)
+        for unit, only_if in (
+            ("failover.service", ""), ("failover.timer", ""),
+            ("certs.service", "certs"), ("certs.timer", "certs"),
+            ("monitor.service", "monitor"), ("monitor.timer", "monitor"),
+        )
     ),
     FileSpec("kissha.toml", "{config_path}", 0o640, "root", "root"),
 )  # fmt: skip
