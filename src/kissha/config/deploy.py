@@ -34,6 +34,7 @@ class DeployConfig:
     ssh_user: str = "root"
     ssh_port: int = 22
     ssh_key: Path | None = None
+    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts
     become: str = ""  # "doas" or "sudo" for a non-root ssh_user
     hosts: tuple[tuple[str, str], ...] = ()  # node name -> SSH address; default its FQDN
     root: str = ""  # a prefix for every path written (tests, a chroot); "" none
@@ -61,6 +62,7 @@ def parse_deploy(
             "ssh_user",
             "ssh_port",
             "ssh_key",
+            "known_hosts",
             "become",
             "hosts",
             "root",
@@ -71,6 +73,7 @@ def parse_deploy(
     templates = r.get(table, "templates", p, str, "", nonempty)
     zones_source = r.get(table, "zones_source", p, str, "", nonempty)
     ssh_key = r.get(table, "ssh_key", p, str, "", nonempty)
+    known_hosts = r.get(table, "known_hosts", p, str, "", nonempty)
     hosts = r.table(table, "hosts", p)
     names = {n.name for n in nodes}
     for name, host in hosts.items():
@@ -100,6 +103,7 @@ def parse_deploy(
         ssh_user=r.get(table, "ssh_user", p, str, "root", nonempty),
         ssh_port=r.get(table, "ssh_port", p, int, 22, port_number),
         ssh_key=path_from(base, ssh_key) if ssh_key else None,
+        known_hosts=path_from(base, known_hosts) if known_hosts else None,
         become=r.get(table, "become", p, str, "", one_of(BECOME)),
         hosts=tuple((k, str(v)) for k, v in hosts.items() if isinstance(v, str)),
         root=root.rstrip("/"),

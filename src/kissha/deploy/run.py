@@ -26,11 +26,14 @@ def _start(service: str, via: str) -> str:
     return f"systemctl enable {service} && systemctl reload-or-restart {service}"
 
 
-def reload_command(service: str, files: list[Rendered], flavour: str, deploy: DeployConfig) -> str:
-    """The shell command that makes ``service`` read its new files."""
+def reload_command(
+    service: str, files: list[Rendered], flavour: str, deploy: DeployConfig, root: str = ""
+) -> str:
+    """The shell command that makes ``service`` read its new files; in an override,
+    ``{root}`` is the node's root prefix."""
     override = dict(deploy.reload).get(service)
     if override:
-        return " ".join(shlex.quote(a) for a in override)
+        return " ".join(shlex.quote(a.replace("{root}", root)) for a in override)
     if service == "systemd":
         timers = [f.path.rsplit("/", 1)[1] for f in files if f.path.endswith(".timer")]
         return "systemctl daemon-reload && systemctl enable --now " + " ".join(timers)
@@ -58,6 +61,8 @@ def connect_pyinfra(node: str, host: str, deploy: DeployConfig) -> Any:
         data = {"ssh_user": deploy.ssh_user, "ssh_port": deploy.ssh_port}
         if deploy.ssh_key is not None:
             data["ssh_key"] = str(deploy.ssh_key)
+        if deploy.known_hosts is not None:
+            data["ssh_known_hosts_file"] = str(deploy.known_hosts)
         # The lab and first deploys: accept a new host key, refuse a changed one.
         data["ssh_strict_host_key_checking"] = "accept-new"
     inventory = Inventory(([(host, data)], {}))  # type: ignore[no-untyped-call]
@@ -113,7 +118,7 @@ def deploy_node(
     result.code = 1
     # 4. Reload only what changed, each service once.
     for service in services(result.changes):
-        ok, out = remote.sh(reload_command(service, files, flavour, deploy))
+        ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
         if ok:
             result.reloaded.append(service)
         else:
