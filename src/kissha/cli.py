@@ -178,6 +178,15 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.monitor.command import add_parser as monitor_parser
 
     monitor_parser(sub)
+    from kissha.render.command import add_parser as render_parser
+
+    render_parser(sub)
+    from kissha.render.init import add_parser as init_parser
+
+    init_parser(sub)
+    from kissha.deploy.command import add_parser as deploy_parser
+
+    deploy_parser(sub)
     return p
 
 
@@ -313,6 +322,23 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.INFO)
         return command.challenges(args.config, args.listen)
+    if args.command == "render":
+        from kissha.render import command as render_command
+
+        text, code = render_command.run(args, args.config)
+        sys.stdout.write(text)
+        return code
+    if args.command == "deploy":
+        from kissha.deploy import command as deploy_command
+
+        text, code = deploy_command.run(args, args.config)
+        sys.stdout.write(text)
+        return code
+    if args.command == "init":
+        from kissha.render import init
+
+        sys.stdout.write(init.run(args))
+        return 0
     if args.command == "monitor":
         return _monitor(args)
     raise UsageError(f"unknown command {args.command!r}")

@@ -41,6 +41,7 @@ from kissha.errors import ConfigError
 
 if TYPE_CHECKING:
     from kissha.certs.settings import CertsConfig
+    from kissha.config.deploy import DeployConfig
     from kissha.notify.settings import NotifyConfig
 
 DEFAULT_PATH = Path("/etc/kissha.toml")
@@ -102,6 +103,7 @@ class Config:
     sites: tuple[Site, ...] = ()  # [[sites]]: what the nodes serve besides their own FQDNs
     certs: CertsConfig | None = None  # None: no [certs]
     monitor: MonitorConfig = field(default_factory=MonitorConfig)  # [monitor]
+    deploy: DeployConfig | None = None  # [deploy]: read by render and deploy only
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -181,6 +183,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
             "sites",
             "certs",
             "monitor",
+            "deploy",
         },
         "",
     )
@@ -212,6 +215,11 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         from kissha.certs.settings import parse_certs
 
         certs = parse_certs(r, r.table(data, "certs", ""), base, nodes)
+    deploy = None
+    if "deploy" in data:
+        from kissha.config.deploy import parse_deploy
+
+        deploy = parse_deploy(r, r.table(data, "deploy", ""), base, nodes)
     if r.problems:
         raise ConfigError(r.problems, source)
     return Config(
@@ -230,6 +238,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         sites=sites,
         certs=certs,
         monitor=monitor,
+        deploy=deploy,
     )
 
 

@@ -1,0 +1,73 @@
+"""One node over pyinfra's connectors (SSH, or @local for a node root in tests): read,
+write with owner and mode, run argv lists, all through doas/sudo when configured."""
+
+from __future__ import annotations
+
+import io
+import shlex
+from typing import Any
+
+from kissha.config.deploy import DeployConfig
+
+
+class RemoteError(Exception):
+    """A command or transfer failed on the node."""
+
+
+class Remote:
+    def __init__(self, host: Any, deploy: DeployConfig, node: str) -> None:
+        self.host = host
+        # "{node}" in the root gives each node its own tree (tests, several nodes per box).
+        self.root = deploy.root.replace("{node}", node)
+        self.become: dict[str, bool] = {}
+        if deploy.become == "sudo":
+            self.become = {"_sudo": True}
+        elif deploy.become == "doas":
+            self.become = {"_doas": True}
+
+    def at(self, path: str) -> str:
+        return self.root + path
+
+    def sh(self, command: str) -> tuple[bool, str]:
+        from pyinfra.api.command import StringCommand
+
+        ok, out = self.host.run_shell_command(StringCommand(command), **self.become)
+        return ok, "\n".join(line.line for line in out)
+
+    def run(self, argv: list[str]) -> tuple[bool, str]:
+        return self.sh(" ".join(shlex.quote(a) for a in argv))
+
+    def must(self, command: str) -> str:
+        ok, out = self.sh(command)
+        if not ok:
+            raise RemoteError(f"{command}: {out.strip() or 'failed'}")
+        return out
+
+    def read_all(self, paths: list[str]) -> dict[str, str | None]:
+        """The text of each path that exists on the node; None for the others."""
+        quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
+        out = self.must(f'for f in {quoted}; do [ -f "$f" ] && echo "$f"; done; true')
+        present = set(out.splitlines())
+        result: dict[str, str | None] = {}
+        for path in paths:
+            if self.at(path) not in present:
+                result[path] = None
+                continue
+            buf = io.BytesIO()
+            if not self.host.get_file(self.at(path), buf, **self.become):
+                raise RemoteError(f"{path}: cannot read")
+            result[path] = buf.getvalue().decode("utf-8", "surrogateescape")
+        return result
+
+    def write(self, path: str, content: str, mode: int, owner: str, group: str) -> None:
+        """Write ``path`` (already root-prefixed) with owner and mode; the directory is made."""
+        q = shlex.quote(path)
+        self.must(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0] or '/')}")
+        data = io.BytesIO(content.encode("utf-8", "surrogateescape"))
+        if not self.host.put_file(data, path, **self.become):
+            raise RemoteError(f"{path}: cannot write")
+        # An owner or group this system lacks (a test root) keeps the uploader's.
+        self.must(
+            f"chmod {mode:o} {q} && (chown {shlex.quote(owner)}:{shlex.quote(group)} {q} "
+            f"2>/dev/null || chown {shlex.quote(owner)} {q} 2>/dev/null || true)"
+        )

@@ -1,0 +1,180 @@
+"""Deploy every node: render all first (a template error touches no node), then per node
+read what is there, stage the changed files, run the servers' checks, install, reload
+only the services whose files changed. One node's failure does not stop the others."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kissha.config import Config
+from kissha.config.deploy import DeployConfig
+from kissha.deploy.plan import Change, plan, services
+from kissha.deploy.remote import Remote, RemoteError
+from kissha.render.engine import Rendered, render_node
+
+STAGED = ".kissha-new"
+BACKUP = ".kissha-old"
+
+
+def _start(service: str, via: str) -> str:
+    if via == "rcctl":
+        running = f"rcctl check {service} && rcctl reload {service}"
+        return f"rcctl enable {service} && {{ {running} || rcctl start {service}; }}"
+    return f"systemctl enable {service} && systemctl reload-or-restart {service}"
+
+
+def reload_command(
+    service: str, files: list[Rendered], flavour: str, deploy: DeployConfig, root: str = ""
+) -> str:
+    """The shell command that makes ``service`` read its new files; in an override,
+    ``{root}`` is the node's root prefix."""
+    override = dict(deploy.reload).get(service)
+    if override:
+        return " ".join(shlex.quote(a.replace("{root}", root)) for a in override)
+    if service == "systemd":
+        timers = [f.path.rsplit("/", 1)[1] for f in files if f.path.endswith(".timer")]
+        return "systemctl daemon-reload && systemctl enable --now " + " ".join(timers)
+    return _start(service, "rcctl" if flavour == "openbsd" else "systemctl")
+
+
+@dataclass
+class NodeResult:
+    node: str
+    changes: list[Change] = field(default_factory=list)
+    reloaded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+    code: int = 0  # 0 nothing changed, 1 changed, 3 refused by a check, 5 failed
+
+
+def connect_pyinfra(node: str, host: str, deploy: DeployConfig) -> Any:
+    """A connected pyinfra Host: ``@local`` or SSH to ``host``."""
+    from pyinfra.api.config import Config as PyinfraConfig
+    from pyinfra.api.inventory import Inventory
+    from pyinfra.api.state import State
+
+    data: dict[str, Any] = {}
+    if host != "@local":
+        data = {"ssh_user": deploy.ssh_user, "ssh_port": deploy.ssh_port}
+        if deploy.ssh_key is not None:
+            data["ssh_key"] = str(deploy.ssh_key)
+        if deploy.known_hosts is not None:
+            data["ssh_known_hosts_file"] = str(deploy.known_hosts)
+        # The lab and first deploys: accept a new host key, refuse a changed one.
+        data["ssh_strict_host_key_checking"] = "accept-new"
+    inventory = Inventory(([(host, data)], {}))  # type: ignore[no-untyped-call]
+    State(inventory, PyinfraConfig(CONNECT_TIMEOUT=10))  # type: ignore[no-untyped-call]
+    pyhost = inventory.get_host(host)
+    pyhost.connect(show_errors=False, raise_exceptions=True)
+    return pyhost
+
+
+def deploy_node(
+    cfg: Config, files: list[Rendered], remote: Remote, flavour: str, dry_run: bool
+) -> NodeResult:
+    deploy = cfg.deploy or DeployConfig()
+    result = NodeResult(files[0].node if files else "")
+    current = remote.read_all([f.path for f in files])
+    result.changes = plan(files, current)
+    if dry_run or not result.changes:
+        result.code = 1 if result.changes else 0
+        return result
+    at = remote.at
+    for c in result.changes:
+        s = c.file.spec
+        remote.write(at(c.path) + STAGED, c.new, s.mode, s.owner, s.group)
+    # 1. Checks that take the file: run on the staged copy, nothing installed yet.
+    for c in result.changes:
+        check = c.file.spec.check
+        if check and any("{path}" in a for a in check):
+            ok, out = remote.run([a.replace("{path}", at(c.path) + STAGED) for a in check])
+            if not ok:
+                _remove_staged(remote, result.changes)
+                result.error = f"{c.path}: {check[0]} refused it: {out.strip()}"
+                result.code = 3
+                return result
+    # 2. Install: keep the old file until the whole-config checks pass.
+    for c in result.changes:
+        q = shlex.quote(at(c.path))
+        keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
+        remote.must(f"{keep}mv -f {q}{STAGED} {q}")
+    # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
+    whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
+        c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
+    }
+    for check in sorted(whole):
+        if deploy.root:
+            result.notes.append(f"not run with a root prefix: {' '.join(check)}")
+            continue
+        ok, out = remote.run(list(check))
+        if not ok:
+            _restore(remote, result.changes)
+            result.error = f"{check[0]} refused the new files: {out.strip()}"
+            result.code = 3
+            return result
+    result.code = 1
+    # 4. Reload only what changed, each service once.
+    for service in services(result.changes):
+        ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
+        if ok:
+            result.reloaded.append(service)
+        else:
+            result.error = f"{service}: reload failed: {out.strip()}"
+            result.code = 5
+    _drop_backups(remote, result.changes)
+    return result
+
+
+def _remove_staged(remote: Remote, changes: list[Change]) -> None:
+    paths = " ".join(shlex.quote(remote.at(c.path) + STAGED) for c in changes)
+    remote.sh(f"rm -f {paths}")
+
+
+def _restore(remote: Remote, changes: list[Change]) -> None:
+    for c in changes:
+        q = shlex.quote(remote.at(c.path))
+        remote.sh(f"mv -f {q}{BACKUP} {q}" if c.old is not None else f"rm -f {q}")
+
+
+def _drop_backups(remote: Remote, changes: list[Change]) -> None:
+    paths = " ".join(shlex.quote(remote.at(c.path) + BACKUP) for c in changes if c.old is not None)
+    if paths:
+        remote.sh(f"rm -f {paths}")
+
+
+Connect = Callable[[str, str, DeployConfig], Any]
+
+
+def run(
+    cfg: Config,
+    config_text: str,
+    nodes: list[str],
+    flavour: str,
+    dry_run: bool,
+    connect: Connect = connect_pyinfra,
+) -> list[NodeResult]:
+    deploy = cfg.deploy or DeployConfig()
+    rendered = {n: render_node(cfg, n, flavour, config_text, deploy.templates) for n in nodes}
+    results: list[NodeResult] = []
+    for name in nodes:
+        try:
+            host = connect(name, deploy.host(cfg.node(name)), deploy)
+            result = deploy_node(cfg, rendered[name], Remote(host, deploy, name), flavour, dry_run)
+        except RemoteError as exc:
+            result = NodeResult(name, error=str(exc), code=5)
+        except Exception as exc:  # pyinfra's connect errors, gevent, paramiko...
+            result = NodeResult(name, error=f"{type(exc).__name__}: {exc}", code=5)
+        result.node = name
+        results.append(result)
+    return results
+
+
+def exit_code(results: list[NodeResult]) -> int:
+    codes = {r.code for r in results}
+    for code in (5, 3, 1):
+        if code in codes:
+            return code
+    return 0

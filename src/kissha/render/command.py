@@ -1,0 +1,53 @@
+"""The ``render`` subcommand. Light to import: cli.py registers the parser on every start."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+exit codes:
+  0   rendered (with --out: written under DIR/NODE/<path on the node>)
+  2   configuration, template or usage error; nothing was written
+  8   a file or directory cannot be read or written
+  70  unexpected internal error
+"""
+
+
+def add_parser(sub: Any) -> None:
+    r = sub.add_parser(
+        "render",
+        help="render every file each node needs (nsd, web, Gemini, cron/systemd, kissha.toml)",
+        description="Render each node's files from the config through Jinja2 templates "
+        "([deploy] templates overrides them). Pure: reads the config and the zone source "
+        "directory, writes only under --out (without it, prints the files).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--node", action="append", default=[], help="only this node (repeatable)")
+    r.add_argument("--out", type=Path, metavar="DIR", help="write DIR/NODE/<path on the node>")
+    r.add_argument(
+        "--flavour", choices=("openbsd", "debian"), help="default: [deploy] flavour, openbsd"
+    )
+
+
+def run(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
+    from kissha import config as configmod
+    from kissha.errors import UsageError
+    from kissha.render.engine import render_node, write_tree
+
+    cfg = configmod.load(config_path)
+    text = config_path.read_text(encoding="utf-8")
+    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
+    unknown = [n for n in args.node if n not in cfg.node_names]
+    if unknown:
+        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
+    overrides = cfg.deploy.templates if cfg.deploy else None
+    files = []
+    for name in args.node or cfg.node_names:
+        files += render_node(cfg, name, flavour, text, overrides)
+    if args.out is None:
+        return "".join(f"==> {f.node}:{f.path} <==\n{f.content}\n" for f in files), 0
+    written = write_tree(files, args.out)
+    return "".join(f"{p}\n" for p in written), 0

@@ -1,0 +1,135 @@
+"""kissha deploy through pyinfra's @local connector into a root per node ([deploy] root
+"DIR/{node}"): each node gets its own tree, so one deploy cannot write the other's files.
+The SSH transport is the same pyinfra Host API (see the lab test)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from kissha.cli import main
+
+SRC = Path(__file__).parent.parent / "render" / "src"
+
+
+def _config(tmp_path: Path, hosts: str = 'fishfinger = "@local", blowfish = "@local"') -> Path:
+    shutil.copytree(SRC / "zones", tmp_path / "zones")
+    log = tmp_path / "reloads"
+    text = (
+        (SRC / "debian.toml")
+        .read_text()
+        .replace(
+            'flavour = "debian"',
+            f'flavour = "debian"\nroot = "{tmp_path}/root/{{node}}"\nhosts = {{ {hosts} }}\n'
+            f'templates = "{tmp_path}/templates"\n'
+            "[deploy.reload]\n"
+            + "".join(
+                f'"{s}" = ["sh", "-c", "echo {s} >> {log}"]\n'
+                for s in ("nsd", "nginx", "molly-brown@kissha", "systemd")
+            ),
+        )
+    )
+    path = tmp_path / "kissha.toml"
+    path.write_text(text)
+    return path
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _reloads(tmp_path: Path) -> list[str]:
+    log = tmp_path / "reloads"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_dry_run_then_deploy_then_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "+++ fishfinger:/etc/nginx/sites-enabled/kissha" in out
+    assert "+Welcome to blowfish.example.org!" in out
+    assert not (tmp_path / "root").exists()  # a dry run writes nothing
+
+    assert main(["-c", str(config), "deploy"]) == 1
+    root = tmp_path / "root"
+    index = root / "fishfinger/var/www/fishfinger.example.org/index.txt"
+    assert index.read_text() == "Welcome to fishfinger.example.org!\n"
+    assert not (root / "fishfinger/var/www/blowfish.example.org").exists()
+    assert (root / "fishfinger/etc/kissha.toml").stat().st_mode & 0o777 == 0o640
+    assert sorted(_reloads(tmp_path)) == sorted(
+        ["nsd", "nginx", "molly-brown@kissha", "systemd"] * 2
+    )
+    assert not [p for p in root.rglob("*.kissha-*")]
+    before = _tree(root)
+    capsys.readouterr()
+
+    (tmp_path / "reloads").unlink()
+    assert main(["-c", str(config), "deploy"]) == 0  # idempotent: nothing changes or runs
+    assert "fishfinger: no change" in capsys.readouterr().out
+    assert _reloads(tmp_path) == []
+    assert _tree(root) == before
+
+
+def test_only_the_changed_service_is_reloaded(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy"]) == 1
+    (tmp_path / "reloads").unlink()
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "index.txt.j2").write_text("Welcome to {{ node.fqdn }}! v2\n")
+    shutil.copy(
+        Path(__file__).parents[2] / "src/kissha/render/templates/debian/nginx.conf.j2",
+        tmp_path / "templates" / "nginx.conf.j2",
+    )
+    with (tmp_path / "templates" / "nginx.conf.j2").open("a") as f:
+        f.write("# changed\n")
+    assert main(["-c", str(config), "deploy", "--node", "blowfish"]) == 1
+    assert _reloads(tmp_path) == ["nginx"]  # index.txt needs no reload
+    fish = tmp_path / "root/fishfinger/var/www/fishfinger.example.org/index.txt"
+    assert fish.read_text().endswith("org!\n")  # --node blowfish left fishfinger alone
+
+
+def test_a_config_the_server_refuses_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy"]) == 1
+    before = _tree(tmp_path / "root")
+    (tmp_path / "reloads").unlink()
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "nsd.conf.j2").write_text("server:\n\tno-such-option: yes\n")
+    (tmp_path / "templates" / "index.txt.j2").write_text("changed too\n")
+    assert main(["-c", str(config), "deploy"]) == 3
+    out = capsys.readouterr().out
+    assert "fishfinger: FAILED: /etc/nsd/nsd.conf: nsd-checkconf refused it" in out
+    assert _tree(tmp_path / "root") == before  # nothing installed, not even index.txt
+    assert _reloads(tmp_path) == []
+
+
+def test_one_node_unreachable_the_other_is_deployed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on: refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = _config(tmp_path, 'fishfinger = "127.0.0.1", blowfish = "@local"')
+    config.write_text(config.read_text().replace("[deploy]\n", f"[deploy]\nssh_port = {port}\n"))
+    assert main(["-c", str(config), "deploy"]) == 5
+    out = capsys.readouterr().out
+    assert "fishfinger: FAILED:" in out
+    assert "blowfish: 11 file(s) changed" in out
+    assert (tmp_path / "root/blowfish/etc/nsd/nsd.conf").exists()
+    assert not (tmp_path / "root/fishfinger").exists()
+
+
+def test_a_template_error_contacts_no_node(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "nginx.conf.j2").write_text("{% if %}\n")
+    assert main(["-c", str(config), "deploy"]) == 2
+    assert not (tmp_path / "root").exists()
