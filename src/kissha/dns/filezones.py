@@ -368,7 +368,7 @@ class FileZoneServer(ABC):
             self.dns.verify_port,
             checks,
             self.dns.verify_timeout,
-            grace=load_grace(sum(len(p.new_text or p.old_text) for p in plans)),
+            grace=load_grace(sum(p.size for p in plans)),
         )
 
     def converge(
@@ -422,7 +422,7 @@ class FileZoneServer(ABC):
             self.dns.verify_port,
             checks,
             self.dns.verify_timeout,
-            grace=load_grace(sum(len(files[z].old_text) for z in zones)),
+            grace=load_grace(sum(files[z].size for z in zones)),
         )
         failed = {f.zone: f for f in failures}
         done = [f"{was(z)}: reloaded, now served" for z in zones if z not in failed]
