@@ -101,10 +101,23 @@ class ZonePlan:
     # (line, old text), and the new text of the marked ones by line.
     answers: Mapping[tuple[str, str], tuple[tuple[int, str], ...]] = field(default_factory=dict)
     rewritten: Mapping[int, str] = field(default_factory=dict)
+    # What a later run needs to know about the file this plan leaves (the new text if
+    # it changes, else the old): see ZoneSummary.
+    summary: ZoneSummary | None = None
+    # The text's length when ``old_text`` was not read (an unchanged zone planned from
+    # its summary: old_text is "" then).
+    text_size: int | None = None
 
     @property
     def changed(self) -> bool:
         return self.new_text is not None
+
+    @property
+    def size(self) -> int:
+        """The length of the text the server holds once the plan is served."""
+        if self.new_text is not None:
+            return len(self.new_text)
+        return len(self.old_text) if self.text_size is None else self.text_size
 
     def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses a server must answer for (owner, type) once the plan is served."""
@@ -123,6 +136,70 @@ class ZonePlan:
     @property
     def previous(self) -> dict[tuple[str, str], frozenset[str]]:
         return {k: self.previous_for(k) for k in self.answers}
+
+
+@dataclass(frozen=True)
+class ZoneSummary:
+    """What planning needs to know about a zone file that no target would change: its
+    serial, its skeleton, and each marked (role, type)'s distinct addresses with the
+    first line that holds them (for errors). Small enough to keep for every zone
+    between runs (engine/scancache.py), so that a run that changes nothing reads none.
+    """
+
+    serial: int | None
+    skeleton: str
+    has_include: bool
+    # (role, rrtype, address text, 0-based line), one per distinct (role, rrtype, text)
+    marked: tuple[tuple[str, str, str, int], ...]
+
+
+def summarize(
+    marked: Sequence[MarkedRecord], addresses: Mapping[int, str]
+) -> tuple[tuple[str, str, str, int], ...]:
+    """The distinct (role, rrtype, address, first line) of marked records, with the
+    address of each record's line taken from ``addresses`` when it is there."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for r in marked:
+        text = addresses.get(r.address.line, r.address.text)
+        seen.setdefault((r.role, r.rrtype, text), r.address.line)
+    return tuple((role, rrtype, text, line) for (role, rrtype, text), line in seen.items())
+
+
+def plan_unchanged(
+    zone: str, path: Path, summary: ZoneSummary, size: int, targets: Mapping[str, Node]
+) -> ZonePlan | None:
+    """The plan of a zone whose summary says it already points at ``targets`` (without
+    reading the file), or None: then it must be planned from its text (it changes, or
+    it cannot be planned and the full plan says why, naming the line)."""
+    if summary.marked and summary.serial is None:
+        return None
+    for role, rrtype, text, _ in summary.marked:
+        address = targets[role].address(RRTYPE_FAMILY[rrtype])
+        if address is None or not _same_address(text, address):
+            return None
+    if not summary.marked:
+        return ZonePlan(
+            zone,
+            path,
+            "",
+            None,
+            has_include=summary.has_include,
+            summary=summary,
+            text_size=size,
+        )
+    return ZonePlan(
+        zone,
+        path,
+        "",
+        None,
+        (),
+        summary.serial,
+        summary.serial,
+        summary.has_include,
+        summary.skeleton,
+        summary=summary,
+        text_size=size,
+    )
 
 
 def _is_ttl_or_class(word: str) -> bool:
@@ -454,7 +531,8 @@ def plan_zone(
     where = str(path)
     s = scan(text, zone, where)
     if not s.marked:
-        return ZonePlan(zone, path, text, None, has_include=s.has_include)
+        summary = ZoneSummary(None, "", s.has_include, ())
+        return ZonePlan(zone, path, text, None, has_include=s.has_include, summary=summary)
     replace: dict[int, list[tuple[int, int, str]]] = {}
     changes: list[RecordChange] = []
     rewritten: dict[int, str] = {}
@@ -482,6 +560,7 @@ def plan_zone(
         blanks.setdefault(t.line, []).append((t.start, t.end))
     skeleton = _skeleton(s.lines, blanks)
     if not changes:
+        summary = ZoneSummary(old_serial, skeleton, s.has_include, summarize(s.marked, {}))
         return ZonePlan(
             zone,
             path,
@@ -494,8 +573,10 @@ def plan_zone(
             skeleton,
             answers,
             rewritten,
+            summary,
         )
     new_serial = next_serial(old_serial, serial_policy, now)
+    summary = ZoneSummary(new_serial, skeleton, s.has_include, summarize(s.marked, rewritten))
     replace.setdefault(s.serial.line, []).append((s.serial.start, s.serial.end, str(new_serial)))
     lines = list(s.lines)
     for n, spans in replace.items():
@@ -515,6 +596,7 @@ def plan_zone(
         skeleton,
         answers,
         rewritten,
+        summary,
     )
 
 

@@ -368,7 +368,7 @@ class FileZoneServer(ABC):
             self.dns.verify_port,
             checks,
             self.dns.verify_timeout,
-            grace=load_grace(sum(len(p.new_text or p.old_text) for p in plans)),
+            grace=load_grace(sum(p.size for p in plans)),
         )
 
     def converge(
@@ -422,7 +422,7 @@ class FileZoneServer(ABC):
             self.dns.verify_port,
             checks,
             self.dns.verify_timeout,
-            grace=load_grace(sum(len(files[z].old_text) for z in zones)),
+            grace=load_grace(sum(files[z].size for z in zones)),
         )
         failed = {f.zone: f for f in failures}
         done = [f"{was(z)}: reloaded, now served" for z in zones if z not in failed]
@@ -464,11 +464,20 @@ class FileZoneServer(ABC):
 
     def _siblings(self, suffix: str) -> list[Path]:
         """Hidden ``suffix`` files beside every managed zone file (and link target)."""
+        # One listing per directory instead of a stat per zone: every run does this.
+        listed: dict[Path, frozenset[str]] = {}
         found: dict[Path, None] = {}
         for ref in zone_refs(self.dns):
             for f in {ref.path, through_links(ref.path)}:
                 sib = hidden_sibling(f, suffix)
-                if sib.exists():
+                names = listed.get(sib.parent)
+                if names is None:
+                    try:
+                        names = frozenset(n for n in os.listdir(sib.parent) if n[0] == ".")
+                    except OSError:
+                        names = frozenset()
+                    listed[sib.parent] = names
+                if sib.name in names:
                     found[sib] = None
         return list(found)
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.config import Config, zone_refs
 from kissha.core import events
 from kissha.core.model import Decision, Node, ProbeResult, Roles
 from kissha.core.policy import decide
-from kissha.core.zonefile import ZonePlan, plan_zone
+from kissha.core.zonefile import ZonePlan, plan_unchanged, plan_zone
 from kissha.dns.backend import ZoneFailure, journal_path
+from kissha.engine import scancache
 from kissha.engine import state as statefile
+from kissha.engine.scancache import ScanCache
 from kissha.errors import ConfigError, EnvError, KisshaError, RunFailed, ZoneError, os_error
 from kissha.exits import Exit
 from kissha.files import RunLock
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 # Exit codes: kissha.exits (one table for the CLI, the daemon and the docs); cron mails
 # the output of every non-zero run.
 MAX_NAMES = 10  # zones named in one message; the output lists every one
+ENCODING = ("utf-8", "surrogateescape")  # bytes that are not UTF-8 survive a round trip
 
 
 @dataclass
@@ -91,9 +96,15 @@ class RunReport:
         return self.problems + own
 
 
-def plan_all(config: Config, roles: Roles, now: float) -> tuple[list[ZonePlan], list[ZoneFailure]]:
+def plan_all(
+    config: Config, roles: Roles, now: float, cache: ScanCache | None = None
+) -> tuple[list[ZonePlan], list[ZoneFailure]]:
     """Plan every managed zone for ``roles``; a zone that cannot be planned is a failure
-    of its own (named with file:line), never a reason to leave the others."""
+    of its own (named with file:line), never a reason to leave the others.
+
+    With ``cache``: a zone whose file's stat still vouches for its last scan and that
+    already points at ``roles`` is planned from the cache, without reading the file;
+    every file read is recorded in the cache."""
     refs = zone_refs(config.dns)
     if not refs:
         raise ConfigError(
@@ -103,11 +114,60 @@ def plan_all(config: Config, roles: Roles, now: float) -> tuple[list[ZonePlan], 
     plans: list[ZonePlan] = []
     failed: list[ZoneFailure] = []
     for r in refs:
+        st = None
+        if cache is not None:
+            try:
+                st = os.stat(r.path)
+            except OSError:
+                st = None  # read() below names the problem
+            entry = cache.fresh(r.path, r.name, st) if st is not None else None
+            if entry is not None:
+                plan = plan_unchanged(r.name, r.path, entry.summary, st.st_size, targets)  # type: ignore[union-attr]
+                if plan is not None:
+                    plans.append(plan)
+                    continue
         try:
-            plans.append(plan_zone(r.name, r.path, r.read(), targets, config.dns.serial, now))
+            data = _read(r.path)
+            text = data.decode(*ENCODING)
+            plan = plan_zone(r.name, r.path, text, targets, config.dns.serial, now)
         except ZoneError as exc:
             failed.append(ZoneFailure(r.name, r.path, "plan", str(exc)))
+            if cache is not None:
+                cache.drop(r.path)
+            continue
+        plans.append(plan)
+        if cache is not None and st is not None and plan.summary is not None:
+            # What the file holds now (the old text: a change records its new text
+            # once installed, see remember_installed).
+            old = plan.summary if not plan.changed else None
+            if old is not None:
+                cache.put(r.path, r.name, st, scancache.digest(data), old)
+            else:
+                cache.drop(r.path)
+    if cache is not None:
+        cache.keep_only({str(r.path) for r in refs})
     return plans, failed
+
+
+def remember_installed(cache: ScanCache, plans: Sequence[ZonePlan]) -> None:
+    """Record the files a run installed: their new text is known, so the next run need
+    not read them (they are racy at first: it compares their digest once)."""
+    for p in plans:
+        if p.summary is None or p.new_text is None:
+            continue
+        try:
+            st = os.stat(p.path)
+        except OSError:
+            cache.drop(p.path)
+            continue
+        cache.put(p.path, p.zone, st, scancache.digest(p.new_text.encode(*ENCODING)), p.summary)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ZoneError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def names(failures: Sequence[ZoneFailure]) -> str:
@@ -248,7 +308,10 @@ def _plan_and_apply(
         report.outcome = "kept"
         report.message = "every node is down: the records stay as they are"
         return
-    plans, report.failed = plan_all(config, decision.roles, now)
+    cache = ScanCache.load(config.state_dir, readonly=dry_run)
+    if cache.warning:
+        report.warnings.append(cache.warning)
+    plans, report.failed = plan_all(config, decision.roles, now, cache)
     report.zones_total = len(plans) + len(report.failed)
     report.plans = [p for p in plans if p.changed]
     report.timings["plan"] = time.monotonic() - t2
@@ -266,6 +329,16 @@ def _plan_and_apply(
         report.applied = server.apply(report.plans, [f.zone for f in report.failed])
         report.timings["apply"] = time.monotonic() - t3
         report.failed = failed_before + report.applied.failed
+        installed = set(report.applied.zones)
+        remember_installed(cache, [p for p in report.plans if p.zone in installed])
+        # Put back or not installed: the next run reads them again.
+        for p in report.plans:
+            if p.zone not in installed:
+                cache.drop(p.path)
+    if not dry_run:
+        warning = cache.save()
+        if warning:
+            report.warnings.append(warning)
     if report.plans and dry_run:
         report.outcome = "changed"
         report.message = f"dry run: {len(report.plans)} zone(s) would change"

@@ -1,0 +1,194 @@
+"""state_dir/scans.json: what each zone file's last scan found, so that a run that
+changes nothing stats the files instead of reading and tokenising them all.
+
+An entry is trusted only while the file's stat is the one recorded: inode, size,
+mtime and ctime in nanoseconds (ctime moves on every write and cannot be set back by
+``touch``). A file written so soon before it was recorded that a later write could
+leave the same timestamps (within RACY_NS, the way git guards its index) is read and
+its SHA-256 compared instead, and recorded anew. The cache is kissha's own file: it is
+shape-checked when read and set aside when damaged (see kissha.ownfile); losing it
+only costs one run a full scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kissha import ownfile as of
+from kissha.core.zonefile import ZoneSummary
+
+NAME = "scans.json"
+VERSION = 1
+# Timestamps closer than this to the moment an entry was recorded are not trusted
+# alone: file systems keep them in ticks (a few ms on Linux, 2 s on FAT).
+RACY_NS = 2_000_000_000
+_ROLES = ("master", "standby")
+_TYPES = ("A", "AAAA")
+
+
+@dataclass(frozen=True)
+class Entry:
+    zone: str
+    stat: tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+    recorded_ns: int
+    digest: str
+    summary: ZoneSummary
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ScanCache:
+    """The entries by file path; ``fresh`` says whether the file's stat still vouches
+    for an entry, ``put`` records one, ``save`` writes the file if anything changed."""
+
+    def __init__(self, state_dir: Path, entries: dict[str, Entry], warning: str | None) -> None:
+        self.path = state_dir / NAME
+        self.entries = entries
+        self.warning = warning
+        self.dirty = warning is not None
+
+    @classmethod
+    def load(cls, state_dir: Path, readonly: bool = False) -> ScanCache:
+        path = state_dir / NAME
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return cls(state_dir, {}, None)
+        except OSError as exc:
+            return cls(state_dir, {}, f"{path}: cannot read ({exc.strerror or exc}); ignored")
+        try:
+            entries = _parse(raw)
+        except of.Bad as exc:
+            if readonly:
+                return cls(state_dir, {}, None)
+            return cls(state_dir, {}, f"{path}: {exc}; {of.set_aside(path)}")
+        return cls(state_dir, entries, None)
+
+    def fresh(self, path: Path, zone: str, st: os.stat_result) -> Entry | None:
+        """The entry for ``path`` if the file is still what it recorded, else None."""
+        e = self.entries.get(str(path))
+        if e is None or e.zone != zone or e.stat != stat_key(st):
+            return None
+        if max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < e.recorded_ns:
+            return e
+        # Racy: the same stat could hide a write made right after the recording.
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if digest(data) != e.digest:
+            return None
+        self.put(path, zone, st, e.digest, e.summary)  # recorded now: no longer racy
+        return e
+
+    def put(
+        self, path: Path, zone: str, st: os.stat_result, sha: str, summary: ZoneSummary
+    ) -> None:
+        self.entries[str(path)] = Entry(zone, stat_key(st), time.time_ns(), sha, summary)
+        self.dirty = True
+
+    def drop(self, path: Path) -> None:
+        if self.entries.pop(str(path), None) is not None:
+            self.dirty = True
+
+    def keep_only(self, paths: set[str]) -> None:
+        """Forget files that are no longer managed zones."""
+        for p in [p for p in self.entries if p not in paths]:
+            del self.entries[p]
+            self.dirty = True
+
+    def save(self) -> str | None:
+        """Write the cache if it changed; a failure is a warning (the next run scans)."""
+        if not self.dirty:
+            return None
+        from kissha.files import atomic_write
+
+        data = {
+            "version": VERSION,
+            "zones": {p: _dump(e) for p, e in self.entries.items()},
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+        except OSError as exc:
+            return f"{self.path}: cannot write ({exc.strerror or exc}); the next run scans"
+        self.dirty = False
+        return None
+
+
+def _dump(e: Entry) -> list[Any]:
+    s = e.summary
+    return [
+        e.zone,
+        list(e.stat),
+        e.recorded_ns,
+        e.digest,
+        s.serial,
+        s.skeleton,
+        s.has_include,
+        [list(m) for m in s.marked],
+    ]
+
+
+def _parse(raw: bytes) -> dict[str, Entry]:
+    data = of.obj(of.parse(raw), "")
+    if data.get("version") != VERSION:
+        raise of.Bad("version: not 1")
+    zones = of.obj(data.get("zones"), "zones")
+    out: dict[str, Entry] = {}
+    for path, v in zones.items():
+        where = f"zones.{path}"
+        item = of.seq(v, where)
+        if len(item) != 8:
+            raise of.Bad(f"{where}: not 8 fields")
+        zone, stat, recorded, sha, serial, skeleton, include, marked = item
+        stat = of.seq(stat, f"{where}[1]")
+        if len(stat) != 4:
+            raise of.Bad(f"{where}[1]: not 4 counts")
+        if serial is not None and of.count(serial, f"{where}[4]") >= 2**32:
+            raise of.Bad(f"{where}[4]: not a serial")
+        records = []
+        for i, m in enumerate(of.seq(marked, f"{where}[7]")):
+            m = of.seq(m, f"{where}[7][{i}]")
+            if len(m) != 4 or m[0] not in _ROLES or m[1] not in _TYPES:
+                raise of.Bad(f"{where}[7][{i}]: not a marked record")
+            records.append(
+                (m[0], m[1], of.text(m[2], f"{where}[7][{i}]"), of.count(m[3], f"{where}[7][{i}]"))
+            )
+        out[path] = Entry(
+            of.text(zone, f"{where}[0]"),
+            (
+                of.count(stat[0], f"{where}[1]"),
+                of.count(stat[1], f"{where}[1]"),
+                _integer(stat[2], f"{where}[1]"),
+                _integer(stat[3], f"{where}[1]"),
+            ),
+            of.count(recorded, f"{where}[2]"),
+            of.text(sha, f"{where}[3]"),
+            ZoneSummary(
+                serial,
+                of.text(skeleton, f"{where}[5]"),
+                of.boolean(include, f"{where}[6]"),
+                tuple(records),
+            ),
+        )
+    return out
+
+
+def _integer(v: Any, where: str) -> int:
+    """Any integer: a file's times may lie before 1970."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise of.Bad(f"{where}: not an integer")
+    return v

@@ -1,0 +1,112 @@
+"""The scan cache (state_dir/scans.json): trusted only while the file's stat vouches for
+it, shape-checked and set aside when damaged, and planning from it agrees with a scan."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kissha.core.model import Node
+from kissha.core.zonefile import plan_unchanged, plan_zone
+from kissha.engine import scancache
+from kissha.engine.scancache import ScanCache
+
+A = Node("blowfish", "blowfish.example.org", "198.51.100.12", "2001:db8:1::12")
+B = Node("fishfinger", "fishfinger.example.org", "198.51.100.11", "2001:db8:1::11")
+ZONES = Path(__file__).resolve().parent.parent / "zones"
+ZONE = """\
+$ORIGIN example.org.
+@ IN SOA ns1 hostmaster ( 42 1h 30m 7d 1h )
+  IN NS ns1
+www IN A 198.51.100.12 ; Enable failover
+www IN AAAA 2001:db8:1::12 ; Enable failover
+standby IN A 198.51.100.11 ; Enable failover
+"""
+
+
+def record(cache: ScanCache, path: Path, when_ns: int | None = None) -> None:
+    data = path.read_bytes()
+    plan = plan_zone("example.org.", path, data.decode(), {"master": A, "standby": B})
+    assert plan.summary is not None and not plan.changed
+    cache.put(path, "example.org.", os.stat(path), scancache.digest(data), plan.summary)
+    if when_ns is not None:  # as if recorded long after the file was written
+        e = cache.entries[str(path)]
+        cache.entries[str(path)] = scancache.Entry(e.zone, e.stat, when_ns, e.digest, e.summary)
+
+
+def test_unchanged_zone_planned_from_the_cache(tmp_path: Path) -> None:
+    path = tmp_path / "example.org.zone"
+    path.write_text(ZONE)
+    cache = ScanCache.load(tmp_path)
+    record(cache, path, when_ns=os.stat(path).st_ctime_ns + 10 * scancache.RACY_NS)
+    assert cache.save() is None
+    again = ScanCache.load(tmp_path)
+    entry = again.fresh(path, "example.org.", os.stat(path))
+    assert entry is not None
+    plan = plan_unchanged(
+        "example.org.", path, entry.summary, len(ZONE), {"master": A, "standby": B}
+    )
+    full = plan_zone("example.org.", path, ZONE, {"master": A, "standby": B})
+    assert plan is not None and not plan.changed
+    assert (plan.old_serial, plan.skeleton, plan.has_include) == (42, full.skeleton, False)
+    assert plan.size == len(ZONE)
+    # Other targets: the cache cannot plan it, the text must be read.
+    assert (
+        plan_unchanged("example.org.", path, entry.summary, 1, {"master": B, "standby": A}) is None
+    )
+
+
+def test_same_size_edit_is_noticed(tmp_path: Path) -> None:
+    path = tmp_path / "example.org.zone"
+    path.write_text(ZONE)
+    cache = ScanCache.load(tmp_path)
+    record(cache, path, when_ns=os.stat(path).st_ctime_ns + 10 * scancache.RACY_NS)
+    path.write_text(ZONE.replace("198.51.100.12 ;", "198.51.100.13 ;"))  # same size
+    assert cache.fresh(path, "example.org.", os.stat(path)) is None
+
+
+def test_racy_entry_is_checked_by_digest(tmp_path: Path) -> None:
+    path = tmp_path / "example.org.zone"
+    path.write_text(ZONE)
+    cache = ScanCache.load(tmp_path)
+    record(cache, path)  # recorded within RACY_NS of the write
+    st = os.stat(path)
+    assert cache.fresh(path, "example.org.", st) is not None  # same bytes
+    # A write that left the same stat (a coarse clock) but other bytes:
+    path.write_text(ZONE.replace("198.51.100.12 ;", "198.51.100.13 ;"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    stale = os.stat(path)
+    fake = os.stat_result((*stale[:1], st.st_ino, *stale[2:]))
+    cache.entries[str(path)] = scancache.Entry(
+        "example.org.",
+        scancache.stat_key(stale),
+        cache.entries[str(path)].recorded_ns,
+        cache.entries[str(path)].digest,
+        cache.entries[str(path)].summary,
+    )
+    assert fake is not None
+    assert cache.fresh(path, "example.org.", stale) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"garbage",
+        b"[]",
+        b'{"version": 2, "zones": {}}',
+        b'{"version": 1, "zones": {"x": [1]}}',
+        b'{"version": 1, "zones": {"x": ["z.", [1,2,3,4], 5, "d", null, "", false, '
+        b'[["boss","A","x",1]]]}}',
+    ],
+)
+def test_damaged_cache_is_set_aside(tmp_path: Path, raw: bytes) -> None:
+    (tmp_path / "scans.json").write_bytes(raw)
+    cache = ScanCache.load(tmp_path)
+    assert cache.entries == {}
+    assert cache.warning is not None and "set aside" in cache.warning
+    assert not (tmp_path / "scans.json").exists()
+    assert list(tmp_path.glob("scans.json.bad-*"))
+    assert cache.save() is None  # and a fresh one is written
+    assert ScanCache.load(tmp_path).warning is None
