@@ -1,8 +1,9 @@
 """kissha's exit codes: one table for the CLI, the daemon's log and the docs.
 
-Codes mean the same in every command; a command uses the ones that apply to it. The
-help text (``kissha --help``) is rendered from this table, and a test holds README's
-"Exit codes" table to it.
+A command uses the codes that apply to it, with the meanings below; the one exception
+is check-config, which reports what would stop a run (the config or the environment)
+as 2. The help text (``kissha --help``) is rendered from this table, and a test holds
+README's "Exit codes" table to it.
 """
 
 from __future__ import annotations
