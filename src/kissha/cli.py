@@ -278,6 +278,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         now = parse_now(args.now)
         cfg = configmod.load(args.config)
         from kissha import output
+        from kissha.core.report import RunReport
         from kissha.engine import failover
         from kissha.errors import RunFailed
 
@@ -287,7 +288,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             except RunFailed as exc:
                 # Whatever stopped the run, its output still shows probes, health and the
                 # decision; main() adds the one-line error and returns its code.
-                assert isinstance(exc.report, failover.RunReport)
+                assert isinstance(exc.report, RunReport)
                 report = exc.report
                 _print_run(report, args.json, output)
                 raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kissha.core.model import iso
+from kissha.core.report import RunReport
 from kissha.core.zonefile import diff
-from kissha.engine.failover import RunReport
 
 JSON_SCHEMA = "kissha.failover/1"
 MAX_DIFF_LINES = 200

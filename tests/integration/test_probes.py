@@ -22,8 +22,8 @@ import pytest
 from kissha import output
 from kissha.config import Config, HealthConfig, parse
 from kissha.core.model import Decision, Node, ProbeSpec
+from kissha.core.report import RunReport
 from kissha.engine import failover
-from kissha.engine.failover import RunReport
 from kissha.probes import probe_once, run_round
 from kissha.probes.tofu import ProbeContext, der_not_after, fingerprint
 from lab.certs import CertPair, issue, make_ca

@@ -13,8 +13,9 @@ from kissha import config as configmod
 from kissha.certs.run import NameResult, Report
 from kissha.config import Config
 from kissha.core.model import Decision, Roles
+from kissha.core.report import RunReport
 from kissha.engine.daemon import Daemon
-from kissha.engine.failover import Prober, RunReport
+from kissha.engine.failover import Prober
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-sites.toml"
 

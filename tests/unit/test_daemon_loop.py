@@ -11,8 +11,9 @@ import pytest
 from kissha import config as configmod
 from kissha.config import Config
 from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
+from kissha.core.report import RunReport
 from kissha.engine.daemon import Daemon, one_line
-from kissha.engine.failover import Prober, RunReport
+from kissha.engine.failover import Prober
 from kissha.errors import LockHeld, ZoneError
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "good-minimal.toml"

@@ -8,8 +8,8 @@ from typing import Any
 from kissha.core import events
 from kissha.core.model import Pin, ProbeResult, Roles
 from kissha.core.policy import decide
+from kissha.core.report import RunReport
 from kissha.engine import state as statefile
-from kissha.engine.failover import RunReport
 from tests.unit.test_policy import EVEN, cfg
 
 WEEK = 7 * 86400

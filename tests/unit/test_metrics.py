@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
+from kissha.core.report import RunReport
 from kissha.engine import state as statefile
-from kissha.engine.failover import RunReport, _remember
+from kissha.engine.failover import _remember
 from kissha.observe import metrics
 
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

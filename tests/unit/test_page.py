@@ -344,7 +344,7 @@ def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
     """The zones are served and the state saved before the page: an unexpected error
     there (a bug; none is known, so one is put in) is a warning, never exit 70."""
     from kissha.core.model import Decision
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
 
     def boom(*args: Any) -> None:
         raise RuntimeError("boom")

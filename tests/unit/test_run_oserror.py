@@ -11,6 +11,7 @@ import pytest
 
 from kissha.config import parse
 from kissha.core.model import ProbeResult
+from kissha.core.report import RunReport
 from kissha.core.zonefile import ZonePlan
 from kissha.engine import failover
 from kissha.errors import RunFailed
@@ -67,4 +68,4 @@ def test_an_oserror_in_the_transaction_is_exit_8_with_the_path(tmp_path: Path) -
         f"{zones / 'example.org.zone'}: cannot complete the run: Permission denied"
     )
     report = info.value.report
-    assert isinstance(report, failover.RunReport) and report.decision.roles is not None
+    assert isinstance(report, RunReport) and report.decision.roles is not None

@@ -9,9 +9,9 @@ import pytest
 
 from kissha.cli import main, parse_duration, parse_now
 from kissha.core.model import Decision, Node, NodeHealth, Pin, Roles
+from kissha.core.report import RunReport
 from kissha.core.zonefile import plan_zone
 from kissha.engine import state as statefile
-from kissha.engine.failover import RunReport
 from kissha.errors import UsageError
 from kissha.output import MAX_DIFF_LINES, as_json, text
 
@@ -155,7 +155,7 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(
 
 
 def test_exit_codes_of_partial_runs() -> None:
-    from kissha.dns.backend import ZoneFailure
+    from kissha.core.report import ZoneFailure
 
     report = report_with(2, 1)
     assert report.exit_code == 1

@@ -226,7 +226,7 @@ def test_questions_stop_at_the_bound_and_never_read_the_zones_past_it(tmp_path: 
     """40 names from the first zones on; the rest are counted, not read: the last zone's
     file does not even exist, which reading it would raise."""
     from kissha.config import parse
-    from kissha.observe.status import questions
+    from kissha.observe.asking import questions
     from kissha.observe.verdict import MAX_NAMES
 
     for i in range(15):

@@ -17,7 +17,7 @@ from kissha.core.policy import update_health, week_number
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
     from kissha.engine.state import State
 
 MAX_REASONS = 2

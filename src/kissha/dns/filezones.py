@@ -37,8 +37,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kissha.config import DnsConfig, zone_refs
+from kissha.core.report import ApplyReport, ZoneFailure
 from kissha.core.zonefile import ZonePlan
-from kissha.dns.backend import ApplyReport, ZoneFailure, journal_path
+from kissha.dns.backend import journal_path
 from kissha.dns.verify import Check, Failure, ask_serials, verify
 from kissha.errors import ApplyFailed, EnvError, JournalError, os_error
 from kissha.files import (

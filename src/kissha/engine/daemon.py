@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
     from kissha.config import Config
     from kissha.core.model import ProbeResult
-    from kissha.engine.failover import Prober, RunReport
+    from kissha.core.report import RunReport
+    from kissha.engine.failover import Prober
     from kissha.probes.tofu import ProbeContext
 
 log = logging.getLogger(__name__)

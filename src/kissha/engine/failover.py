@@ -7,16 +7,16 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.config import Config, zone_refs
 from kissha.core import events
-from kissha.core.model import Decision, Node, ProbeResult, Roles
+from kissha.core.model import Node, ProbeResult, Roles
 from kissha.core.policy import decide
+from kissha.core.report import RunReport, ZoneFailure
 from kissha.core.zonefile import ZonePlan, plan_unchanged, plan_zone
-from kissha.dns.backend import ZoneFailure, journal_path
+from kissha.dns.backend import journal_path
 from kissha.engine import scancache
 from kissha.engine import state as statefile
 from kissha.engine.scancache import ScanCache
@@ -26,7 +26,7 @@ from kissha.files import RunLock
 
 if TYPE_CHECKING:
     from kissha.config import HealthConfig
-    from kissha.dns.backend import ApplyReport, DnsServer
+    from kissha.dns.backend import DnsServer
     from kissha.probes.tofu import ProbeContext
 
 # A probe round: kissha.probes.run_round, or a stand-in in tests and drills.
@@ -38,62 +38,6 @@ log = logging.getLogger(__name__)
 # the output of every non-zero run.
 MAX_NAMES = 10  # zones named in one message; the output lists every one
 ENCODING = ("utf-8", "surrogateescape")  # bytes that are not UTF-8 survive a round trip
-
-
-@dataclass
-class RunReport:
-    """Everything a run found and did, for humans (cron mail) and machines (--json)."""
-
-    now: float
-    dry_run: bool
-    probes: list[ProbeResult]
-    decision: Decision
-    previous: Roles | None
-    zones_total: int = 0
-    plans: list[ZonePlan] = field(default_factory=list)
-    # unchanged | changed (some zones, maybe not all) | rolled-back (none served) |
-    # not-changed (every zone to change failed before install) | kept | failed (error)
-    outcome: str = "unchanged"
-    message: str = ""
-    recovered: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # zone files that fail validation
-    applied: ApplyReport | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    checked: bool = False  # the unchanged zones were validated (so problems is complete)
-    seq_before: int = 0  # the state's last event id before this run
-    # watch_nameservers: label ("blowfish/ipv4") -> the masters its answers name, and
-    # whether every nameserver answered; None when not watched.
-    nameservers: dict[str, tuple[str, ...]] | None = None
-    nameservers_complete: bool = False
-    # zones that could not be changed (not planned, not valid, not served: put back)
-    failed: list[ZoneFailure] = field(default_factory=list)
-    error_code: int | None = None  # set when an error stopped the run (outcome "failed")
-
-    @property
-    def exit_code(self) -> int:
-        if self.error_code is not None:
-            return self.error_code
-        if self.outcome == "rolled-back":
-            return Exit.ROLLED_BACK
-        if self.failed:
-            return Exit.PARTIAL if self.outcome == "changed" else Exit.ZONES_FAILED
-        return Exit.CHANGED if self.outcome == "changed" else Exit.OK
-
-    @property
-    def done(self) -> list[ZonePlan]:
-        """The plans served now (or, in a dry run, that would be)."""
-        if self.outcome != "changed":
-            return []
-        failed = {f.zone for f in self.failed}
-        return [p for p in self.plans if p.zone not in failed]
-
-    @property
-    def zone_problems(self) -> list[str]:
-        """Zone files that cannot be changed as they are (open until fixed): the unchanged
-        ones that fail validation, and those this run could not plan or validate."""
-        own = [f"{f.zone}: {f.error}" for f in self.failed if f.stage in ("plan", "validate")]
-        return self.problems + own
 
 
 def plan_all(
@@ -213,7 +157,7 @@ def _run(
     recovered: list[str] = []
     stopped: KisshaError | None = None  # recovery failed: probe and tell, change nothing
     if server is None and not dry_run:
-        from kissha.dns.backend import server_for
+        from kissha.dns import server_for
 
         server = server_for(config)
     if server is not None and not dry_run:

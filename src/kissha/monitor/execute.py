@@ -43,7 +43,7 @@ class Context:
 
     def questions(self) -> Any:
         if self._questions is None:
-            from kissha.observe.status import questions
+            from kissha.observe.asking import questions
 
             self._questions = questions(self.config)[0]
         return self._questions
@@ -295,7 +295,7 @@ def _nameserver(spec: CheckSpec, ctx: Context) -> Outcome:
     """What this nameserver answers, judged as kissha status does: unreachable or naming
     no master is CRITICAL, naming another master than the state's is CRITICAL (split
     brain in the making), unknown addresses and per-name errors are WARNING."""
-    from kissha.observe.status import ask
+    from kissha.observe.asking import ask
     from kissha.observe.verdict import normal_nodes, view
 
     assert spec.address is not None and spec.family is not None and spec.node is not None

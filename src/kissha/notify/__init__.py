@@ -17,7 +17,7 @@ from kissha.notify.kinds import KINDS
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
     from kissha.engine.state import State
 
 log = logging.getLogger(__name__)

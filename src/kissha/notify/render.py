@@ -10,7 +10,7 @@ from kissha.core.model import iso
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
     from kissha.engine.state import State
 
 MAX_TITLE = 200

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.observe.status import Asking
+    from kissha.observe.asking import Asking
     from kissha.observe.verdict import NsView
 
 
@@ -23,11 +23,11 @@ class Watch:
 
     @classmethod
     def start(cls, config: Config) -> Watch:
-        from kissha.observe import status
+        from kissha.observe.asking import Asking as Ask
 
         assert config.notify is not None
         try:
-            asking = status.Asking(config, config.notify.watch_port, config.health.timeout * 2)
+            asking = Ask(config, config.notify.watch_port, config.health.timeout * 2)
         except Exception:
             asking = None
         return cls(asking)

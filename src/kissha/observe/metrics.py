@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
     from kissha.engine.state import State
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from kissha.observe import history
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.engine.failover import RunReport
+    from kissha.core.report import RunReport
     from kissha.engine.state import State
     from kissha.observe import pagehtml, verdict
 
@@ -105,13 +105,14 @@ def build(
 ) -> tuple[pagehtml.PageData, dict[str, Any]]:
     """The page's data and status.json's content (asks the nameservers when configured)."""
     from kissha import __version__
+    from kissha.observe import asking as asking_mod
     from kissha.observe import pagehtml, status, statustext, verdict
 
     page = config.page
     views: tuple[verdict.NsView, ...] = ()
     skipped = 0
     if page.nameservers:
-        asking = status.Asking(config, port, config.health.timeout)
+        asking = asking_mod.Asking(config, port, config.health.timeout)
         views, skipped = asking.views(), asking.skipped
     start = now - page.days * history.DAY
     width = history.column_width(page.days)
