@@ -213,6 +213,9 @@ def _run(
             results[n.name] = base or NameResult(
                 n.name, n.kind, "due", d.reason, d.at, _na(info), _issuer(info)
             )
+        elif base is not None:
+            # A placeholder written while the back-off holds is still a change (hooks run).
+            results[n.name] = replace(base, reason=f"{base.reason}; {d.reason}", due_at=d.at)
         else:
             results[n.name] = NameResult(
                 n.name,
@@ -398,7 +401,8 @@ def _failed(
     results[name] = replace(
         old,
         action="failed",
-        error=str(exc),
+        # A placeholder that could not be written said why first: keep it.
+        error=f"{old.error}; {exc}" if old.error else str(exc),
         reason=f"{old.reason}; next try after {iso(now + wait)}",
     )
     log.warning("certs: %s: %s", name, exc)
