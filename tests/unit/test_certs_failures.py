@@ -169,3 +169,16 @@ def test_a_damaged_certs_json_keeps_the_back_off(
     assert "example.org" not in asked and asked  # the other names, not in back-off, are
     rec = json.loads((state / "certs.json").read_text())["names"]["example.org"]
     assert (rec["failures"], rec["retry_at"]) == (3, NOW + 7200)
+
+
+def test_any_exception_connecting_fails_each_due_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        def __init__(self, *args: Any) -> None:
+            raise RuntimeError("no\nconnection")
+
+    monkeypatch.setattr(acmeclient, "Ca", Broken)
+    report = certsrun.run(_load(tmp_path), NOW)
+    assert report.failed and all(n.error == "no connection" for n in report.failed)
+    assert report.exit_code() == 3

@@ -318,9 +318,10 @@ def _ask_ca(
 
     try:
         first = Ca(cc, config.state_dir)  # registers the account once, before the threads
-    except CaError as exc:
+    except Exception as exc:  # each due name's failure, never the run's (exit 70)
+        error = exc if isinstance(exc, CaError) else CaError(_why(exc))
         for w, _ in todo:
-            _failed(recs, results, w.name.name, exc, now)
+            _failed(recs, results, w.name.name, error, now)
         return
     local.ca = first
     records["ari"] = "renewalInfo" in first.directory.to_partial_json()
