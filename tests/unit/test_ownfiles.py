@@ -492,6 +492,8 @@ WRONG_SHAPE: dict[str, dict[str, Any]] = {
         "sent not times": {"version": 1, "channels": {"mail": {"sent": ["x"]}}},
         "last_run a list": {"version": 1, "last_run": []},
         "last_run.time past the year 9999": {"version": 1, "last_run": {"time": 1e300}},
+        "an integer past a float's range": {"version": 1, "last_run": {"duration": 10**400}},
+        "a damaged record under a key with a newline": {"version": 1, "checks": {"a\nb": []}},
     },
     "certs.json": {
         "unknown version": {"version": 2, "names": {}},
@@ -580,13 +582,26 @@ def test_a_damaged_certs_member_is_dropped_and_the_back_off_kept(
     check_certs(records)
 
 
+def test_any_count_of_failures_backs_off_a_day_at_most(tmp_path: Path) -> None:
+    doc = valid_certs()
+    doc["names"]["www.example.org"]["failures"] = 2**40  # 2.0 ** 2**40 overflowed
+    (tmp_path / "certs.json").write_text(json.dumps(doc))
+    records, warnings = certrecords.load(tmp_path)
+    assert warnings == [] and duerules.backoff(2**40 + 1, None) == 86400.0
+    check_certs(records)
+
+
 def test_a_certs_record_that_is_no_object_is_dropped_alone(tmp_path: Path) -> None:
     doc = valid_certs()
     doc["names"]["example.org"] = []
     (tmp_path / "certs.json").write_text(json.dumps(doc))
     records, (warning,) = certrecords.load(tmp_path)
-    assert "1 damaged member(s) dropped (names.example.org)" in warning
+    assert "1 damaged member(s) dropped (names.example.org: not an object)" in warning
     assert list(records["names"]) == ["www.example.org"]
+    # A key from the damaged file is escaped: the warning stays one line.
+    (tmp_path / "certs.json").write_text(json.dumps({"version": 1, "names": {"x\ny": 1}}))
+    _, (warning,) = certrecords.load(tmp_path)
+    assert "(names.x\\ny: not an object)" in warning and "\n" not in warning
 
 
 def test_dry_runs_and_status_read_damaged_certs_and_monitor_files_but_move_nothing(

@@ -78,11 +78,11 @@ def parse(raw: bytes, dropped: list[str]) -> dict[str, Any]:
     if isinstance(ari, bool):
         out["ari"] = ari
     elif ari is not None:
-        dropped.append("ari")
+        dropped.append("ari: not a boolean")
     for name, rec in of.opt_obj(data, "names", "").items():
         where = f"names.{name}"
         if not isinstance(rec, dict):
-            dropped.append(where)
+            dropped.append(str(of.Bad(f"{where}: not an object")))  # one line, escaped
             continue
         out["names"][name] = _record(rec, where, dropped)
     return out
