@@ -1,5 +1,6 @@
-"""kissha's own files in state_dir (state.json, notify.json, tofu.json, history.jsonl):
-read, shape-checked at the load boundary, and set aside when damaged.
+"""kissha's own files in state_dir (state.json, notify.json, tofu.json, history.jsonl,
+scans.json, monitor.json, certs.json): read, shape-checked at the load boundary, and set
+aside when damaged.
 
 Each file has one loader that returns a typed, well-formed value or raises ``Bad``; the
 loader's caller then sets the file aside (``NAME.bad-YYYYmmddTHHMMSSZ``, the newest
