@@ -1,5 +1,6 @@
-"""kissha's own files in state_dir (state.json, notify.json, tofu.json, history.jsonl):
-read, shape-checked at the load boundary, and set aside when damaged.
+"""kissha's own files in state_dir (state.json, notify.json, tofu.json, history.jsonl,
+scans.json, monitor.json, certs.json): read, shape-checked at the load boundary, and set
+aside when damaged.
 
 Each file has one loader that returns a typed, well-formed value or raises ``Bad``; the
 loader's caller then sets the file aside (``NAME.bad-YYYYmmddTHHMMSSZ``, the newest
@@ -29,7 +30,15 @@ MAX_COUNT = 2**63 - 1
 
 class Bad(ValueError):
     """A file of kissha's own whose content is damaged or of the wrong shape; the
-    message says where (``health.fishfinger.up: not a boolean``)."""
+    message says where (``health.fishfinger.up: not a boolean``).
+
+    Always one printable line: where it names a key, the key comes from the damaged
+    file and may hold a newline or control characters (escaped here, as repr does)."""
+
+    def __init__(self, message: str) -> None:
+        if not message.isprintable():
+            message = repr(message)[1:-1]
+        super().__init__(message if len(message) <= 200 else message[:199] + "…")
 
 
 def parse(raw: bytes, finite: bool = True) -> Any:
@@ -134,9 +143,15 @@ def count(v: Any, where: str) -> int:
 
 def number(v: Any, where: str) -> float:
     """A finite number (JSON's NaN and Infinity, which Python reads, are damage)."""
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         raise Bad(f"{where}: not a finite number")
-    return float(v)
+    try:
+        f = float(v)  # an integer past a float's range (10**400) raises OverflowError
+    except OverflowError:
+        raise Bad(f"{where}: not a finite number") from None
+    if not math.isfinite(f):
+        raise Bad(f"{where}: not a finite number")
+    return f
 
 
 def timestamp(v: Any, where: str) -> float:

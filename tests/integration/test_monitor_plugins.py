@@ -242,8 +242,9 @@ def test_a_damaged_state_file_is_set_aside_with_a_warning(setup: Setup) -> None:
     setup.configure("", setup.check("ok", "ok"))
     (setup.root / "state" / "monitor.json").write_text("{not json")
     r = setup.run(timedelta(0))
-    assert "set aside as monitor.json.corrupt" in r.stdout
-    assert (setup.root / "state" / "monitor.json.corrupt").exists()
+    (aside,) = (setup.root / "state").glob("monitor.json.bad-*")
+    assert f"set aside as {aside.name}" in r.stdout
+    assert aside.read_text() == "{not json"
     assert json.loads((setup.root / "state" / "monitor.json").read_text())["version"] == 1
 
 

@@ -1,4 +1,5 @@
-"""kissha's own files (state.json, notify.json, tofu.json, history.jsonl): whatever they
+"""kissha's own files (state.json, notify.json, tofu.json, history.jsonl, monitor.json,
+certs.json): whatever they
 hold, their loaders return a well-formed value, or set the file aside with a one-line
 warning naming it and start afresh. Never an exception."""
 
@@ -16,13 +17,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kissha import ownfile
+from kissha.certs import due as duerules
+from kissha.certs import records as certrecords
+from kissha.certs import summary as certsummary
+from kissha.certs.due import CertInfo, Window
 from kissha.core.model import Pin, iso
 from kissha.engine import state as statefile
+from kissha.monitor import logic as monlogic
+from kissha.monitor import metrics as monmetrics
+from kissha.monitor import render as monrender
+from kissha.monitor import store as monstore
+from kissha.monitor.logic import Book
+from kissha.monitor.run import MonitorReport
 from kissha.notify import deliver, outbox, plan, render
 from kissha.notify.kinds import KINDS, kind_of
 from kissha.observe import history, status, statustext, timeline, verdict
+from kissha.ownfile import MAX_TIME
 from kissha.probes.tofu import ProbeContext, Untrusted
 from tests.unit.test_events import probes, step
+from tests.unit.test_monitor_core import NODES, cluster_specs
 from tests.unit.test_policy import EVEN, cfg
 
 # -- valid files, as kissha writes them ------------------------------------------------
@@ -91,6 +104,95 @@ def valid_tofu() -> dict[str, Any]:
     return {"version": 1, "fingerprints": {"fishfinger": {"gemini": entry}}}
 
 
+def valid_monitor() -> dict[str, Any]:
+    specs = cluster_specs()
+    book = Book()
+    book.checks = {
+        "ping/fishfinger/ipv4": {
+            "first_seen": EVEN - 600,
+            "last_due": EVEN,
+            "last_seen": EVEN,
+            "last_run": EVEN,
+            "since": EVEN - 300,
+            "state": 2,
+            "text": "unreachable",
+            "perf": ["rta=0.5ms;1;2"],
+            "duration": 0.2,
+            "attempts": 3,
+            "history": [0, 2, 2],
+            "flapping": False,
+        },
+        "https/fishfinger/ipv4": {
+            "first_seen": EVEN - 600,
+            "last_seen": EVEN,
+            "dependent_on": "ping/fishfinger/ipv4",
+        },
+    }
+    book.channels = {
+        "mail": {
+            "told": {
+                "ping/fishfinger/ipv4": {"state": "CRITICAL", "by": "fishfinger", "since": EVEN}
+            },
+            "renotified": EVEN - 3600,
+            "weekly": EVEN - 86400,
+            "sent": [EVEN - 60],
+        }
+    }
+    book.last_run = {
+        "time": EVEN,
+        "node": "fishfinger",
+        "checks": len(specs),
+        "ran": 1,
+        "duration": 0.3,
+    }
+    return {
+        "version": 1,
+        "checks": book.checks,
+        "channels": book.channels,
+        "last_run": book.last_run,
+    }
+
+
+def valid_certs() -> dict[str, Any]:
+    info = CertInfo(EVEN - 86400, EVEN + 89 * 86400, "Pebble Intermediate", False, "0a1b")
+    return {
+        "version": 1,
+        "ari": True,
+        "names": {
+            "example.org": {
+                "kind": "site",
+                "issuer": info.issuer,
+                "not_after": info.not_after,
+                "due_at": EVEN + 59 * 86400,
+                "checked": EVEN,
+                "ari_next": EVEN + 6 * 3600,
+                "window": [EVEN + 58 * 86400, EVEN + 60 * 86400],
+                "serial": info.serial,
+                "file": [1, 2, 3, 4, 5, 6],
+                "info": {
+                    "not_before": info.not_before,
+                    "not_after": info.not_after,
+                    "issuer": info.issuer,
+                    "placeholder": info.placeholder,
+                    "serial": info.serial,
+                },
+            },
+            "www.example.org": {
+                "kind": "site",
+                "issuer": "",
+                "not_after": None,
+                "due_at": None,
+                "checked": EVEN,
+                "failures": 2,
+                "retry_at": EVEN + 7200,
+                "error": "CA: rateLimited",
+                "file": None,
+                "info": None,
+            },
+        },
+    }
+
+
 def valid_history() -> list[dict[str, Any]]:
     return [
         {"t": int(EVEN) - 120, "r": 2, "s": {"fishfinger/ipv4": [2, 0, 2, 10.0, 25.0, 15.0]}},
@@ -157,6 +259,57 @@ def check_tofu(context: ProbeContext) -> None:
                 context.trust(node, probe, "sha256:00", None, EVEN, 30)
 
 
+def check_monitor(book: Book) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        monstore.save(Path(d), book)
+        assert monstore.parse((Path(d) / "monitor.json").read_bytes()) == book
+    specs = cluster_specs()
+    states = monlogic.states_now(book, specs, EVEN, 900)
+    report = MonitorReport(EVEN, "fishfinger", specs, book, states, ran=False)
+    monrender.text(report)
+    json.dumps(monrender.as_json(report), allow_nan=False)
+    monrender.nagios_line(report)
+    monmetrics.render(report)
+    for box in book.channels.values():
+        for key in ("renotified", "weekly"):  # as run.tell reads them
+            float(box.get(key, EVEN))
+        [float(t) for t in box.get("sent", [])]
+        for me in NODES:
+            monlogic.plan(
+                book,
+                specs,
+                box,
+                me=me,
+                order=NODES,
+                now=EVEN,
+                stale_after=900,
+                renotify=True,
+                weekly=True,
+            )
+    monlogic.fold(book, specs, {}, EVEN + 60, 5, 3)
+
+
+def check_certs(records: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        certrecords.save(Path(d), records)
+        dropped: list[str] = []
+        assert certrecords.parse((Path(d) / "certs.json").read_bytes(), dropped) == records
+        assert dropped == []
+        rows = certsummary.load(Path(d))
+    certsummary.text(rows)
+    json.dumps(certsummary.as_json(rows), allow_nan=False)
+    certsummary.html_section(rows)
+    certsummary.metrics(rows)
+    for rec in records["names"].values():  # as certs.run reads a record
+        if rec.get("info"):
+            CertInfo(**rec["info"])
+        if rec.get("window"):
+            Window(rec["window"][0], rec["window"][1])
+        assert rec.get("ari_next", 0) <= MAX_TIME
+        iso(rec.get("retry_at", EVEN))
+        duerules.backoff(int(rec.get("failures", 0)) + 1, None)
+
+
 def check_history(buckets: list[history.Bucket]) -> None:
     grid = timeline.Grid.over(EVEN - 3 * 86400, EVEN, 900)
     timeline.figure([("fishfinger", ("ipv4", "ipv6"))], buckets, [], grid)
@@ -184,12 +337,32 @@ def load_tofu(d: Path) -> Loaded:
     return context, context.warnings
 
 
+def load_monitor(d: Path) -> Loaded:
+    book, warning = monstore.load(d)
+    return book, [warning] if warning else []
+
+
+def load_certs(d: Path) -> Loaded:
+    return certrecords.load(d)
+
+
 FILES: dict[str, tuple[Callable[[Path], Loaded], Callable[[Any], None], Callable[[Any], bool]]] = {
     "state.json": (load_state, check_state, lambda s: s.to_json() == statefile.State().to_json()),
     "notify.json": (load_outbox, check_outbox, lambda b: b.channels == {}),
     "tofu.json": (load_tofu, check_tofu, lambda c: c.tofu == {}),
+    "monitor.json": (load_monitor, check_monitor, lambda b: b == Book()),
+    "certs.json": (load_certs, check_certs, lambda r: r == certrecords.fresh()),
 }
-VALID = {"state.json": valid_state, "notify.json": valid_outbox, "tofu.json": valid_tofu}
+VALID = {
+    "state.json": valid_state,
+    "notify.json": valid_outbox,
+    "tofu.json": valid_tofu,
+    "monitor.json": valid_monitor,
+    "certs.json": valid_certs,
+}
+# certs.json keeps what is sound when only members of a name's record are damaged (the
+# back-off against the CA's rate limits): the file as it was is set aside, the rest kept.
+PARTIAL = "the rest kept"
 
 
 def load_and_check(name: str, d: Path, raw: bytes) -> None:
@@ -203,10 +376,14 @@ def load_and_check(name: str, d: Path, raw: bytes) -> None:
         (warning,) = warnings
         assert "\n" not in warning and str(path) in warning
         assert f"set aside as {name}.bad-" in warning, warning
-        assert not path.exists()
         asides = sorted(d.glob(f"{name}.bad-*"))
         assert asides and asides[-1].name in warning
-        assert fresh(value)
+        assert asides[-1].read_bytes() == raw
+        if PARTIAL in warning:
+            assert loader(d) == (value, [])  # the cleaned records, written at once
+        else:
+            assert not path.exists()
+            assert fresh(value)
     check(value)
 
 
@@ -294,6 +471,35 @@ WRONG_SHAPE: dict[str, dict[str, Any]] = {
             "fingerprints": {"fish": {"gemini": {"fingerprint": 1}}},
         },
     },
+    "monitor.json": {
+        "unknown version": {"version": 2},
+        "checks an array": {"version": 1, "checks": []},
+        "a record a string": {"version": 1, "checks": {"disk": "OK"}},
+        "a state out of range": {"version": 1, "checks": {"disk": {"state": 7}}},
+        "a state a name": {"version": 1, "checks": {"disk": {"state": "OK"}}},
+        "last_seen a string": {"version": 1, "checks": {"disk": {"last_seen": "now"}}},
+        "history a number": {"version": 1, "checks": {"disk": {"history": 3}}},
+        "perf not strings": {"version": 1, "checks": {"disk": {"perf": [1]}}},
+        "renotified a string (run.py's float())": {
+            "version": 1,
+            "channels": {"mail": {"renotified": "yesterday"}},
+        },
+        "told an array": {"version": 1, "channels": {"mail": {"told": []}}},
+        "a told entry's by a number": {
+            "version": 1,
+            "channels": {"mail": {"told": {"disk": {"state": "CRITICAL", "by": 1}}}},
+        },
+        "sent not times": {"version": 1, "channels": {"mail": {"sent": ["x"]}}},
+        "last_run a list": {"version": 1, "last_run": []},
+        "last_run.time past the year 9999": {"version": 1, "last_run": {"time": 1e300}},
+        "an integer past a float's range": {"version": 1, "last_run": {"duration": 10**400}},
+        "a damaged record under a key with a newline": {"version": 1, "checks": {"a\nb": []}},
+    },
+    "certs.json": {
+        "unknown version": {"version": 2, "names": {}},
+        "names an array": {"version": 1, "names": []},
+        "names a string": {"version": 1, "names": "example.org"},
+    },
 }
 
 
@@ -328,6 +534,92 @@ def test_valid_files_load_as_they_are(tmp_path: Path, name: str) -> None:
     value, warnings = loader(tmp_path)
     assert warnings == [] and not fresh(value)
     check(value)
+
+
+# Damaged members of one name's record in certs.json: dropped alone, the rest (the
+# back-off above all) kept; the file as it was is set aside.
+CERTS_MEMBERS: dict[str, tuple[str, Any]] = {
+    "window not a pair": ("window", [1.0]),
+    "window strings": ("window", ["a", "b"]),
+    "info without not_after": ("info", {"not_before": 1.0, "issuer": "x"}),
+    "info with an unknown field": (
+        "info",
+        {"not_before": 1.0, "not_after": 2.0, "issuer": "x", "colour": "red"},
+    ),
+    "info.placeholder a string": (
+        "info",
+        {"not_before": 1.0, "not_after": 2.0, "issuer": "x", "placeholder": "no"},
+    ),
+    "ari_next a string": ("ari_next", "soon"),
+    "file a string": ("file", "x"),
+    "not_after a string": ("not_after", "2027-01-01"),
+    "checked past the year 9999": ("checked", 1e300),
+}
+
+
+@pytest.mark.parametrize(("case", "member"), CERTS_MEMBERS.items(), ids=list(CERTS_MEMBERS))
+def test_a_damaged_certs_member_is_dropped_and_the_back_off_kept(
+    tmp_path: Path, case: str, member: tuple[str, Any]
+) -> None:
+    key, value = member
+    doc = valid_certs()
+    doc["names"]["www.example.org"][key] = value  # the name in back-off
+    doc["names"]["example.org"][key] = value
+    raw = json.dumps(doc).encode()
+    path = tmp_path / "certs.json"
+    path.write_bytes(raw)
+    records, warnings = certrecords.load(tmp_path)
+    (aside,) = tmp_path.glob("certs.json.bad-*")
+    assert aside.read_bytes() == raw
+    (warning,) = warnings
+    assert warning.startswith(f"certs: {path}: 2 damaged member(s) dropped (names.")
+    assert f"set aside as {aside.name}; the rest kept" in warning and "\n" not in warning
+    for name in ("example.org", "www.example.org"):
+        assert key not in records["names"][name]
+    kept = records["names"]["www.example.org"]
+    assert (kept["failures"], kept["retry_at"]) == (2, EVEN + 7200)
+    assert certrecords.load(tmp_path) == (records, [])  # written cleaned at once
+    check_certs(records)
+
+
+def test_any_count_of_failures_backs_off_a_day_at_most(tmp_path: Path) -> None:
+    doc = valid_certs()
+    doc["names"]["www.example.org"]["failures"] = 2**40  # 2.0 ** 2**40 overflowed
+    (tmp_path / "certs.json").write_text(json.dumps(doc))
+    records, warnings = certrecords.load(tmp_path)
+    assert warnings == [] and duerules.backoff(2**40 + 1, None) == 86400.0
+    check_certs(records)
+
+
+def test_a_certs_record_that_is_no_object_is_dropped_alone(tmp_path: Path) -> None:
+    doc = valid_certs()
+    doc["names"]["example.org"] = []
+    (tmp_path / "certs.json").write_text(json.dumps(doc))
+    records, (warning,) = certrecords.load(tmp_path)
+    assert "1 damaged member(s) dropped (names.example.org: not an object)" in warning
+    assert list(records["names"]) == ["www.example.org"]
+    # A key from the damaged file is escaped: the warning stays one line.
+    (tmp_path / "certs.json").write_text(json.dumps({"version": 1, "names": {"x\ny": 1}}))
+    _, (warning,) = certrecords.load(tmp_path)
+    assert "(names.x\\ny: not an object)" in warning and "\n" not in warning
+
+
+def test_dry_runs_and_status_read_damaged_certs_and_monitor_files_but_move_nothing(
+    tmp_path: Path,
+) -> None:
+    doc = valid_certs()
+    doc["names"]["example.org"]["window"] = "x"
+    (tmp_path / "certs.json").write_text(json.dumps(doc))
+    records, (warning,) = certrecords.load(tmp_path, readonly=True)
+    assert warning.endswith("; a real run sets it aside") and "window" not in str(records)
+    assert [r.name for r in certsummary.load(tmp_path)] == ["example.org", "www.example.org"]
+    (tmp_path / "monitor.json").write_text('{"version": 1, "checks": []}')
+    book, mwarning = monstore.load(tmp_path, readonly=True)
+    assert mwarning == (
+        f"{tmp_path / 'monitor.json'}: unreadable (checks: not an object); a real run sets it aside"
+    )
+    assert book == Book()
+    assert list(tmp_path.glob("*.bad-*")) == []
 
 
 def test_dry_runs_and_status_read_a_damaged_state_but_move_nothing(tmp_path: Path) -> None:

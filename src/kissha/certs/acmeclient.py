@@ -125,7 +125,15 @@ class Ca:
     def __init__(self, cc: CertsConfig, state_dir: Path) -> None:
         self.cc = cc
         folder = account_dir(state_dir, cc.directory)
-        self.key = account_key(folder / "account.key")
+        try:
+            self.key = account_key(folder / "account.key")
+        except OSError as exc:
+            raise CaError(f"account key {folder / 'account.key'}: {exc.strerror or exc}") from exc
+        except Exception as exc:  # not PEM, encrypted, not an EC key: each is a name's failure
+            raise CaError(
+                f"account key {folder / 'account.key'}: unusable ({_one_line(exc)}); move it "
+                "away and a new account is registered"
+            ) from exc
         verify: Any = str(cc.ca_file) if cc.ca_file else True
         self.net = _Net(self.key, alg=jwa.ES256, verify_ssl=verify, user_agent=USER_AGENT)
         try:
@@ -229,8 +237,9 @@ class Ca:
         base = self.directory.to_partial_json().get("renewalInfo")
         if not base:
             return None, None
-        url = f"{base.rstrip('/')}/{ari_cert_id(cert)}"
+        url = str(base)
         try:
+            url = f"{base.rstrip('/')}/{ari_cert_id(cert)}"  # no AKI: ExtensionNotFound
             response = self.net.get(url, content_type="application/json")
             window = response.json()["suggestedWindow"]
             start = _rfc3339(window["start"])
@@ -239,6 +248,11 @@ class Ca:
             log.info("ARI: %s: %s", url, exc)
             return None, None
         return Window(start, end), _retry_after(response.headers.get("Retry-After"), time.time())
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def ari_cert_id(cert: x509.Certificate) -> str:

@@ -102,7 +102,8 @@ def backoff(failures: int, retry_after: float | None, base: float = 3600.0) -> f
     when it gave one, else an hour doubling up to a day."""
     if retry_after is not None and retry_after > 0:
         return min(retry_after, 7 * 86400.0)
-    return min(base * 2.0 ** max(0, failures - 1), 86400.0)
+    # The exponent capped: a count from a damaged certs.json could overflow a float.
+    return min(base * 2.0 ** min(max(0, failures - 1), 32), 86400.0)
 
 
 def _iso(ts: float) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import threading
 from dataclasses import asdict, dataclass, field, replace
@@ -16,14 +15,13 @@ from kissha.certs.settings import CertsConfig
 from kissha.core.model import iso
 from kissha.errors import ConfigError, KisshaError
 from kissha.exits import Exit
-from kissha.files import RunLock, atomic_write
+from kissha.files import RunLock
 
 if TYPE_CHECKING:
     from kissha.certs.acmeclient import Ca
     from kissha.config import Config
 
 log = logging.getLogger(__name__)
-RECORDS = "certs.json"  # per name: failures, retry time, last error, ARI window, summary
 LOCK = "certs.lock"
 ARI_EVERY = 6 * 3600.0  # when the CA gives no Retry-After for its renewal info
 
@@ -100,21 +98,6 @@ def this_node(config: Config, cc: CertsConfig) -> str:
     )
 
 
-def _records(state_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((state_dir / RECORDS).read_text())
-    except (OSError, ValueError):
-        return {"version": 1, "names": {}}
-    return (
-        data
-        if isinstance(data, dict) and isinstance(data.get("names"), dict)
-        else {
-            "version": 1,
-            "names": {},
-        }
-    )
-
-
 def _split_brain(state_dir: Path) -> str:
     """Split brain as this node's failover runs saw it (open problem or being watched)."""
     from kissha.engine import state as statefile
@@ -161,9 +144,11 @@ def _run(
     force: set[str],
     report: Report,
 ) -> None:
+    from kissha.certs import records as recordfile
     from kissha.engine import state as statefile
 
-    records = _records(config.state_dir)
+    records, warnings = recordfile.load(config.state_dir, readonly=dry_run)
+    report.warnings += warnings
     recs: dict[str, dict[str, Any]] = records["names"]
     roles = statefile.load_readonly(config.state_dir)[0].roles
     report.split_brain = _split_brain(config.state_dir)
@@ -179,13 +164,6 @@ def _run(
             report.warnings.append(problem)
         if info is None:
             # Nothing usable here: a placeholder first, so the TLS servers can start.
-            if not dry_run:
-                from kissha.certs import store
-
-                files = store.Files.of(cc, n.name)
-                key = store.new_key(cc.key_type)
-                store.install(cc, files, store.key_pem(key), store.placeholder(n.name, key, now))
-                info, _ = _info(cc, n.name, rec)
             results[n.name] = NameResult(
                 n.name,
                 n.kind,
@@ -193,6 +171,22 @@ def _run(
                 "no certificate",
                 written=not dry_run,
             )
+            if not dry_run:
+                from kissha.certs import store
+
+                files = store.Files.of(cc, n.name)
+                key = store.new_key(cc.key_type)
+                try:
+                    store.install(
+                        cc, files, store.key_pem(key), store.placeholder(n.name, key, now)
+                    )
+                except (OSError, store.StoreError) as exc:
+                    results[n.name] = NameResult(
+                        n.name, n.kind, "failed", "no certificate", error=_why(exc)
+                    )
+                    log.warning("certs: %s: placeholder: %s", n.name, _why(exc))
+                else:
+                    info, _ = _info(cc, n.name, rec)
         window = None
         if rec.get("window") and info is not None and rec.get("serial") == info.serial:
             window = duemod.Window(rec["window"][0], rec["window"][1])
@@ -219,6 +213,9 @@ def _run(
             results[n.name] = base or NameResult(
                 n.name, n.kind, "due", d.reason, d.at, _na(info), _issuer(info)
             )
+        elif base is not None:
+            # A placeholder written while the back-off holds is still a change (hooks run).
+            results[n.name] = replace(base, reason=f"{base.reason}; {d.reason}", due_at=d.at)
         else:
             results[n.name] = NameResult(
                 n.name,
@@ -259,11 +256,7 @@ def _run(
         if r.action in ("obtained", "renewed"):
             rec.pop("error", None)
     records["names"] = {k: v for k, v in recs.items() if k in {n.name for n in names}}
-    atomic_write(
-        config.state_dir / RECORDS,
-        json.dumps(records, indent=1, sort_keys=True).encode() + b"\n",
-        mode=0o644,
-    )
+    recordfile.save(config.state_dir, records)
     report.warnings += after.tell(config, cc, report, now)
 
 
@@ -325,9 +318,10 @@ def _ask_ca(
 
     try:
         first = Ca(cc, config.state_dir)  # registers the account once, before the threads
-    except CaError as exc:
+    except Exception as exc:  # each due name's failure, never the run's (exit 70)
+        error = exc if isinstance(exc, CaError) else CaError(_why(exc))
         for w, _ in todo:
-            _failed(recs, results, w.name.name, exc, now)
+            _failed(recs, results, w.name.name, error, now)
         return
     local.ca = first
     records["ari"] = "renewalInfo" in first.directory.to_partial_json()
@@ -336,7 +330,7 @@ def _ask_ca(
         _, cert, _ = store.read(store.Files.of(cc, n.name))
         if cert is None:
             continue
-        window, retry = first.renewal_window(cert)
+        window, retry = first.renewal_window(cert)  # never raises: (None, None) then
         rec = recs[n.name]
         rec["ari_next"] = now + (retry or ARI_EVERY)
         if window is None:
@@ -348,11 +342,13 @@ def _ask_ca(
 
     def one(w: plan.Wanted, reason: str) -> tuple[str, bytes, bytes] | CaError:
         name = w.name.name
-        key = store.key_pem(store.new_key(cc.key_type))
         try:
+            key = store.key_pem(store.new_key(cc.key_type))
             return name, key, ca().obtain(name, key, cc.challenge_dir)
         except CaError as exc:
             return exc
+        except Exception as exc:  # one name's failure, never the run's (exit 70)
+            return CaError(_why(exc))
 
     workers = min(cc.concurrency, max(1, len(todo)))
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -367,7 +363,11 @@ def _ask_ca(
             _, key, chain = outcome
             files = store.Files.of(cc, name)
             had = results[name].not_after is not None
-            store.install(cc, files, key, chain)
+            try:
+                store.install(cc, files, key, chain)
+            except (OSError, store.StoreError) as exc:
+                _failed(recs, results, name, CaError(f"cannot install: {_why(exc)}"), now)
+                continue
             recs[name] = {"ari_next": now}  # a new certificate: ask for its window soon
             info, _ = _info(cc, name, recs[name])
             results[name] = NameResult(
@@ -382,6 +382,14 @@ def _ask_ca(
             )
 
 
+def _why(exc: BaseException) -> str:
+    """An exception in one line, naming the file when there is one."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def _failed(
     recs: dict[str, Any], results: dict[str, NameResult], name: str, exc: Exception, now: float
 ) -> None:
@@ -394,7 +402,8 @@ def _failed(
     results[name] = replace(
         old,
         action="failed",
-        error=str(exc),
+        # A placeholder that could not be written said why first: keep it.
+        error=f"{old.error}; {exc}" if old.error else str(exc),
         reason=f"{old.reason}; next try after {iso(now + wait)}",
     )
     log.warning("certs: %s: %s", name, exc)

@@ -28,6 +28,11 @@ PLACEHOLDER_DAYS = 90
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
+class StoreError(Exception):
+    """Certificate files that cannot be written as configured (one line, for the name's
+    failure)."""
+
+
 @dataclass(frozen=True)
 class Files:
     """The paths of one name."""
@@ -137,7 +142,10 @@ def install(cc: CertsConfig, files: Files, key: bytes, fullchain: bytes) -> None
     failure leaves the old set in place. Keys 0600 (0640 with key_group); others 0644."""
     gid = -1
     if cc.key_group:
-        gid = grp.getgrnam(cc.key_group).gr_gid
+        try:
+            gid = grp.getgrnam(cc.key_group).gr_gid
+        except KeyError:
+            raise StoreError(f"certs.key_group: no group {cc.key_group!r} on this host") from None
     cert = fullchain if cc.cert_has_chain else leaf_of(fullchain)
     plan = [(files.key, key, 0o640 if gid >= 0 else 0o600)]
     plan += [(files.cert, cert, 0o644), (files.fullchain, fullchain, 0o644)]
