@@ -132,6 +132,31 @@ def test_deploy_over_ssh(lab: Lab, tmp_path: Path) -> None:
         again = deploy()
         assert again.returncode == 0, again.stdout + again.stderr
 
+        # kissha publish over SSH: every site's content, then only what changed.
+        (tmp_path / "www/example.org").mkdir(parents=True)
+        (tmp_path / "www/example.org/index.html").write_text("<h1>hello</h1>\n")
+        (tmp_path / "www/example.org/big.bin").write_bytes(bytes(range(256)) * 64)
+        config.write_text(
+            config.read_text().replace("[deploy]\n", f'[deploy]\nweb_source = "{tmp_path}/www"\n')
+        )
+
+        def publish() -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "kissha", "-c", str(config), "publish"]
+            return lab.exec("client", argv, timeout=120)
+
+        published = publish()
+        assert published.returncode == 1, published.stdout + published.stderr
+        assert published.stdout.count("2 file(s) changed") == 2
+        for name in NODES:
+            big = tmp_path / "root" / name / "var/www/example.org/big.bin"
+            assert big.read_bytes() == bytes(range(256)) * 64
+        (tmp_path / "www/example.org/index.html").write_text("<h1>hello again</h1>\n")
+        republished = publish()
+        assert republished.returncode == 1, republished.stdout + republished.stderr
+        assert republished.stdout.count("1 file(s) changed") == 2
+        assert "big.bin" not in republished.stdout
+        assert publish().returncode == 0
+
         # One node unreachable: the other is still deployed, the report names it.
         servers[0].terminate()
         servers[0].wait(10)
