@@ -15,6 +15,7 @@ TCP overhead included); files are what the report lists.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -70,7 +71,9 @@ def _config(tmp: Path, lab: Lab) -> Path:
 
 def _measure(lab: Lab, config: Path, command: str) -> tuple[float, int, int, int]:
     """wall seconds, bytes, files in the report, exit code"""
-    argv = [sys.executable, "-m", "kissha", "-c", str(config), command]
+    prof = os.environ.get("KISSHA_BENCH_PROFILE")  # a file: cProfile output of each run
+    pre = ["-m", "cProfile", "-o", f"{prof}.{command}.{time.monotonic_ns()}"] if prof else []
+    argv = [sys.executable, *pre, "-m", "kissha", "-c", str(config), command]
     before = _bytes(lab)
     start = time.monotonic()
     done = lab.exec("client", argv, timeout=300)

@@ -122,13 +122,16 @@ def publish_node(
         remote.must("mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
     for local, path in uploads:
         data = local.read_bytes()
-        target = remote.at(path)
         # Staged then renamed: a visitor never gets half a file.
-        if not remote.host.put_file(io.BytesIO(data), target + STAGED, **remote.become):
+        if not remote.host.put_file(io.BytesIO(data), remote.at(path) + STAGED, **remote.become):
             raise RemoteError(f"{path}: cannot write")
-        q = shlex.quote(target)
-        remote.must(f"chmod 644 {q}{STAGED} && mv -f {q}{STAGED} {q}")
         result.bytes += len(data)
+    if uploads:  # all renamed in one command: each command is an SSH round trip
+        steps = []
+        for _, path in uploads:
+            q = shlex.quote(remote.at(path))
+            steps.append(f"chmod 644 {q}{STAGED} && mv -f {q}{STAGED} {q}")
+        remote.must(" && ".join(steps))
     if result.removed:
         remote.must("rm -f " + " ".join(shlex.quote(remote.at(p)) for p in result.removed))
     return result

@@ -96,9 +96,12 @@ def deploy_node(
         result.code = 1 if result.changes else 0
         return result
     at = remote.at
-    for c in result.changes:
-        s = c.file.spec
-        remote.write(at(c.path) + STAGED, c.new, s.mode, s.owner, s.group)
+    remote.write_all(
+        [
+            (at(c.path) + STAGED, c.new, c.file.spec.mode, c.file.spec.owner, c.file.spec.group)
+            for c in result.changes
+        ]
+    )
     # 1. Checks that take the file: run on the staged copy, nothing installed yet.
     for c in result.changes:
         check = c.file.spec.check
@@ -120,10 +123,13 @@ def deploy_node(
             result.code = 5
             return result
     # 2. Install: keep the old file until the whole-config checks pass.
+    # One command (one SSH round trip); it stops at the first step that fails.
+    steps = []
     for c in result.changes:
         q = shlex.quote(at(c.path))
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
-        remote.must(f"{keep}mv -f {q}{STAGED} {q}")
+        steps.append(f"{keep}mv -f {q}{STAGED} {q}")
+    remote.must(" && ".join(steps))
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
     whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
         c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
