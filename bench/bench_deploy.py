@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.netlab import Lab
-from tests.e2e.test_deploy_lab import NODES, SRC, _listening, _sshd
+
+# The lab test's sshd per node, not duplicated here (tests/ has no py.typed).
+from tests.e2e.test_deploy_lab import NODES, SRC, _listening, _sshd  # type: ignore[import-untyped]
 
 
 def _bytes(lab: Lab) -> int:
