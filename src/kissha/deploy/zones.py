@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kissha.config import Config
@@ -28,14 +29,14 @@ from kissha.render.files import FileSpec
 NSD_GROUP = {"openbsd": "_nsd", "debian": "nsd"}
 
 
+@dataclass(frozen=True)
 class Source:
     """One zone of the source directory: its name, text and path on the node."""
 
-    def __init__(self, name: str, path: Path, text: str, node_path: str) -> None:
-        self.name = name
-        self.path = path
-        self.text = text
-        self.node_path = node_path
+    name: str
+    path: Path
+    text: str
+    node_path: str
 
 
 def sources(cfg: Config) -> list[Source]:
@@ -134,14 +135,15 @@ def zone_text(
     if targets is not None:
         p = zonefile.plan_zone(src.name, src.path, text, targets, policy, now)
         text = p.new_text if p.new_text is not None else text
-    source_serial = zonefile._serial_value(zonefile.scan(text, src.name).serial)  # type: ignore[arg-type]
-    assert source_serial is not None
+    token = zonefile.scan(text, src.name).serial
+    source_serial = None if token is None else zonefile._serial_value(token)
+    assert source_serial is not None  # sources() checked it
     if installed is None:
         return text
     try:
         token = zonefile.scan(installed, src.name).serial
     except ZoneError:
-        token = None
+        token = None  # a zone nsd would refuse: replaced with the source's serial
     old = zonefile._serial_value(token) if token is not None else None
     if old is None:
         return text
