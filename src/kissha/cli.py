@@ -185,8 +185,10 @@ def _parser() -> argparse.ArgumentParser:
 
     init_parser(sub)
     from kissha.deploy.command import add_parser as deploy_parser
+    from kissha.deploy.command import add_publish_parser
 
     deploy_parser(sub)
+    add_publish_parser(sub)
     return p
 
 
@@ -333,6 +335,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from kissha.deploy import command as deploy_command
 
         text, code = deploy_command.run(args, args.config)
+        sys.stdout.write(text)
+        return code
+    if args.command == "publish":
+        from kissha.deploy import command as deploy_command
+
+        text, code = deploy_command.run_publish(args, args.config)
         sys.stdout.write(text)
         return code
     if args.command == "init":

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from kissha.core import zonefile
 from lab.netlab import Lab
+from tests.deploy.test_deploy_zones import ZONE, _fail_over_to_blowfish, _masters, _serial
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +109,53 @@ def test_deploy_over_ssh(lab: Lab, tmp_path: Path) -> None:
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.count(": no change") == 2
         assert not list((tmp_path / "root").rglob("reloads"))
+
+        # A zone changed in the source after fishfinger's kissha failed over to blowfish:
+        # deployed over SSH with the marks kept at blowfish and a newer serial.
+        fish = tmp_path / "root/fishfinger"
+        _fail_over_to_blowfish(fish)
+        before = (fish / ZONE).read_text()
+        source = tmp_path / "zones/example.org.zone"
+        source.write_text(source.read_text() + 'txt      IN TXT "added"\n')
+        zoned = deploy()
+        assert zoned.returncode == 1, zoned.stdout + zoned.stderr
+        after = (fish / ZONE).read_text()
+        assert 'IN TXT "added"' in after
+        assert _masters(after) == {"203.0.113.20", "2001:db8::20"}
+        assert zonefile.serial_gt(_serial(after), _serial(before))
+        assert _masters((tmp_path / "root/blowfish" / ZONE).read_text()) == {
+            "203.0.113.10", "2001:db8::10"
+        }  # fmt: skip
+        for name in NODES:
+            assert (tmp_path / "root" / name / "reloads").read_text().split() == ["nsd"]
+            (tmp_path / "root" / name / "reloads").unlink()
+        again = deploy()
+        assert again.returncode == 0, again.stdout + again.stderr
+
+        # kissha publish over SSH: every site's content, then only what changed.
+        (tmp_path / "www/example.org").mkdir(parents=True)
+        (tmp_path / "www/example.org/index.html").write_text("<h1>hello</h1>\n")
+        (tmp_path / "www/example.org/big.bin").write_bytes(bytes(range(256)) * 64)
+        config.write_text(
+            config.read_text().replace("[deploy]\n", f'[deploy]\nweb_source = "{tmp_path}/www"\n')
+        )
+
+        def publish() -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "kissha", "-c", str(config), "publish"]
+            return lab.exec("client", argv, timeout=120)
+
+        published = publish()
+        assert published.returncode == 1, published.stdout + published.stderr
+        assert published.stdout.count("2 file(s) changed") == 2
+        for name in NODES:
+            big = tmp_path / "root" / name / "var/www/example.org/big.bin"
+            assert big.read_bytes() == bytes(range(256)) * 64
+        (tmp_path / "www/example.org/index.html").write_text("<h1>hello again</h1>\n")
+        republished = publish()
+        assert republished.returncode == 1, republished.stdout + republished.stderr
+        assert republished.stdout.count("1 file(s) changed") == 2
+        assert "big.bin" not in republished.stdout
+        assert publish().returncode == 0
 
         # One node unreachable: the other is still deployed, the report names it.
         servers[0].terminate()

@@ -26,6 +26,8 @@ class DeployConfig:
     flavour: str = "openbsd"
     templates: Path | None = None  # the operator's overrides: DIR/FLAVOUR/NAME or DIR/NAME
     zones_source: Path | None = None  # the operator's zone files; default: dns.zones_dir
+    web_source: Path | None = None  # kissha publish: DIR/SITE/ -> web_root/SITE/
+    gemini_source: Path | None = None  # kissha publish: DIR/SITE/ -> gemini_root/SITE/
     web_root: str = ""  # "" : /var/www/htdocs (OpenBSD) or /var/www (Debian); NAME/ below
     gemini_root: str = ""  # "" : /var/gemini (OpenBSD) or /var/lib/molly-brown (Debian)
     gemini_port: int = 11965  # OpenBSD: the local Gemini server relayd forwards to
@@ -54,6 +56,8 @@ def parse_deploy(
             "flavour",
             "templates",
             "zones_source",
+            "web_source",
+            "gemini_source",
             "web_root",
             "gemini_root",
             "gemini_port",
@@ -72,6 +76,8 @@ def parse_deploy(
     )
     templates = r.get(table, "templates", p, str, "", nonempty)
     zones_source = r.get(table, "zones_source", p, str, "", nonempty)
+    web_source = r.get(table, "web_source", p, str, "", nonempty)
+    gemini_source = r.get(table, "gemini_source", p, str, "", nonempty)
     ssh_key = r.get(table, "ssh_key", p, str, "", nonempty)
     known_hosts = r.get(table, "known_hosts", p, str, "", nonempty)
     hosts = r.table(table, "hosts", p)
@@ -95,6 +101,8 @@ def parse_deploy(
         flavour=r.get(table, "flavour", p, str, "openbsd", one_of(FLAVOURS)),
         templates=path_from(base, templates) if templates else None,
         zones_source=path_from(base, zones_source) if zones_source else None,
+        web_source=path_from(base, web_source) if web_source else None,
+        gemini_source=path_from(base, gemini_source) if gemini_source else None,
         web_root=r.get(table, "web_root", p, str, "", _absolute_or_empty),
         gemini_root=r.get(table, "gemini_root", p, str, "", _absolute_or_empty),
         gemini_port=r.get(table, "gemini_port", p, int, 11965, port_number),

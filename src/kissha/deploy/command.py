@@ -63,3 +63,61 @@ def run(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
             out.append(f"  reloaded: {', '.join(r.reloaded)}\n")
         out += [f"  note: {n}\n" for n in r.notes]
     return "".join(out), deploy_run.exit_code(results)
+
+
+PUBLISH_EPILOG = """\
+exit codes (the first that applies, in this order: 2, 5, 1, 0):
+  0   nothing to change on any node
+  1   files copied or removed (--dry-run: would be; they are listed)
+  2   configuration or usage error (no web_source/gemini_source, a directory that is
+      not a site): no node was contacted
+  5   a node could not be reached, or a copy failed on it (named); the other nodes
+      were published
+  70  unexpected internal error
+"""
+
+
+def add_publish_parser(sub: Any) -> None:
+    d = sub.add_parser(
+        "publish",
+        help="copy the sites' static content to every node, only what changed",
+        description="Copy each site's content, [deploy] web_source/SITE/ to web_root/SITE/ "
+        "and gemini_source/SITE/ to gemini_root/SITE/, to every node over SSH (as "
+        "'kissha deploy'): only the files whose SHA-256 differs from the node's, each "
+        "written next to its target and renamed into place.",
+        epilog=PUBLISH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("--dry-run", action="store_true", help="list what would change; copy nothing")
+    d.add_argument("--node", action="append", default=[], help="only this node (repeatable)")
+    d.add_argument("--flavour", choices=("openbsd", "debian"), help="default: [deploy] flavour")
+    d.add_argument(
+        "--delete", action="store_true", help="also remove files the source no longer has"
+    )
+
+
+def run_publish(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
+    from kissha import config as configmod
+    from kissha.deploy import publish
+    from kissha.errors import UsageError
+
+    cfg = configmod.load(config_path)
+    unknown = [n for n in args.node if n not in cfg.node_names]
+    if unknown:
+        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
+    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
+    nodes = list(args.node or cfg.node_names)
+    results = publish.run(cfg, nodes, flavour, args.dry_run, args.delete)
+    out: list[str] = []
+    verb = "would change" if args.dry_run else "changed"
+    for r in results:
+        if r.code == 5:
+            out.append(f"{r.node}: FAILED: {r.error}\n")
+            continue
+        n = len(r.changed) + len(r.removed)
+        out.append(f"{r.node}: {n} file(s) {verb}\n" if n else f"{r.node}: no change\n")
+        out += [f"  {p}\n" for p in r.changed]
+        out += [f"  {p} (removed)\n" for p in r.removed]
+        if r.bytes:
+            out.append(f"  {r.bytes} bytes copied\n")
+    return "".join(out), publish.exit_code(results)

@@ -59,15 +59,24 @@ class Remote:
             result[path] = buf.getvalue().decode("utf-8", "surrogateescape")
         return result
 
-    def write(self, path: str, content: str, mode: int, owner: str, group: str) -> None:
-        """Write ``path`` (already root-prefixed) with owner and mode; the directory is made."""
-        q = shlex.quote(path)
-        self.must(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0] or '/')}")
-        data = io.BytesIO(content.encode("utf-8", "surrogateescape"))
-        if not self.host.put_file(data, path, **self.become):
-            raise RemoteError(f"{path}: cannot write")
+    def write_all(self, files: list[tuple[str, str, int, str, str]]) -> None:
+        """Write each (path already root-prefixed, content, mode, owner, group): the
+        directories in one command, the contents over SFTP, owners and modes in one more
+        (each command is an SSH round trip: ~0.15 s on the lab)."""
+        if not files:
+            return
+        dirs = sorted({path.rsplit("/", 1)[0] or "/" for path, *_ in files})
+        self.must("mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
+        for path, content, *_ in files:
+            data = io.BytesIO(content.encode("utf-8", "surrogateescape"))
+            if not self.host.put_file(data, path, **self.become):
+                raise RemoteError(f"{path}: cannot write")
         # An owner or group this system lacks (a test root) keeps the uploader's.
-        self.must(
-            f"chmod {mode:o} {q} && (chown {shlex.quote(owner)}:{shlex.quote(group)} {q} "
-            f"2>/dev/null || chown {shlex.quote(owner)} {q} 2>/dev/null || true)"
-        )
+        steps = []
+        for path, _, mode, owner, group in files:
+            q, o, g = shlex.quote(path), shlex.quote(owner), shlex.quote(group)
+            steps.append(
+                f"chmod {mode:o} {q} && (chown {o}:{g} {q} 2>/dev/null || "
+                f"chown {o} {q} 2>/dev/null || true)"
+            )
+        self.must(" && ".join(steps))

@@ -5,12 +5,14 @@ only the services whose files changed. One node's failure does not stop the othe
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kissha.config import Config
 from kissha.config.deploy import DeployConfig
+from kissha.deploy import zones
 from kissha.deploy.plan import Change, plan, services
 from kissha.deploy.remote import Remote, RemoteError
 from kissha.render.engine import Rendered, render_node
@@ -73,19 +75,33 @@ def connect_pyinfra(node: str, host: str, deploy: DeployConfig) -> Any:
 
 
 def deploy_node(
-    cfg: Config, files: list[Rendered], remote: Remote, flavour: str, dry_run: bool
+    cfg: Config,
+    files: list[Rendered],
+    remote: Remote,
+    flavour: str,
+    dry_run: bool,
+    srcs: list[zones.Source] | None = None,
+    now: float | None = None,
 ) -> NodeResult:
     deploy = cfg.deploy or DeployConfig()
     result = NodeResult(files[0].node if files else "")
-    current = remote.read_all([f.path for f in files])
+    srcs = srcs or []
+    extra = [zones.state_path(cfg)] if srcs else []
+    current = remote.read_all([f.path for f in files] + [s.node_path for s in srcs] + extra)
+    if srcs:
+        when = time.time() if now is None else now
+        files = files + zones.rendered(cfg, result.node, flavour, srcs, current, when)
     result.changes = plan(files, current)
     if dry_run or not result.changes:
         result.code = 1 if result.changes else 0
         return result
     at = remote.at
-    for c in result.changes:
-        s = c.file.spec
-        remote.write(at(c.path) + STAGED, c.new, s.mode, s.owner, s.group)
+    remote.write_all(
+        [
+            (at(c.path) + STAGED, c.new, c.file.spec.mode, c.file.spec.owner, c.file.spec.group)
+            for c in result.changes
+        ]
+    )
     # 1. Checks that take the file: run on the staged copy, nothing installed yet.
     for c in result.changes:
         check = c.file.spec.check
@@ -96,11 +112,24 @@ def deploy_node(
                 result.error = f"{c.path}: {check[0]} refused it: {out.strip()}"
                 result.code = 3
                 return result
+    # A failover that ran on the node since we read its roles: the zones rendered for the
+    # old roles must not go in (they would point the records back).
+    if srcs and any(c.file.spec.template == "zone" for c in result.changes):
+        again = remote.read_all(extra)
+        if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
+            _remove_staged(remote, result.changes)
+            result.error = "the node's roles changed during the deploy (a failover ran): "
+            result.error += "nothing installed; deploy again"
+            result.code = 5
+            return result
     # 2. Install: keep the old file until the whole-config checks pass.
+    # One command (one SSH round trip); it stops at the first step that fails.
+    steps = []
     for c in result.changes:
         q = shlex.quote(at(c.path))
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
-        remote.must(f"{keep}mv -f {q}{STAGED} {q}")
+        steps.append(f"{keep}mv -f {q}{STAGED} {q}")
+    remote.must(" && ".join(steps))
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
     whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
         c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
@@ -155,14 +184,18 @@ def run(
     flavour: str,
     dry_run: bool,
     connect: Connect = connect_pyinfra,
+    now: float | None = None,
 ) -> list[NodeResult]:
     deploy = cfg.deploy or DeployConfig()
     rendered = {n: render_node(cfg, n, flavour, config_text, deploy.templates) for n in nodes}
+    srcs = zones.sources(cfg)  # a broken source zone stops here, no node contacted
     results: list[NodeResult] = []
     for name in nodes:
         try:
             host = connect(name, deploy.host(cfg.node(name)), deploy)
-            result = deploy_node(cfg, rendered[name], Remote(host, deploy, name), flavour, dry_run)
+            result = deploy_node(
+                cfg, rendered[name], Remote(host, deploy, name), flavour, dry_run, srcs, now
+            )
         except RemoteError as exc:
             result = NodeResult(name, error=str(exc), code=5)
         except Exception as exc:  # pyinfra's connect errors, gevent, paramiko...

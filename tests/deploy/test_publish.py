@@ -1,0 +1,102 @@
+"""kissha publish through pyinfra's @local connector into a root per node, as the deploy
+tests: only what changed is copied, a second run copies nothing, --dry-run copies
+nothing, --delete removes what the source no longer has, one node failing does not stop
+the other."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from kissha.cli import main
+from tests.deploy.test_deploy_local import _config, _tree
+
+
+def _publish_config(
+    tmp_path: Path, hosts: str = 'fishfinger = "@local", blowfish = "@local"'
+) -> Path:
+    config = _config(tmp_path, hosts)
+    text = config.read_text().replace(
+        "[deploy]\n", f'[deploy]\nweb_source = "{tmp_path}/www"\ngemini_source = "{tmp_path}/gmi"\n'
+    )
+    config.write_text(text)
+    (tmp_path / "www/example.org/img").mkdir(parents=True)
+    (tmp_path / "www/example.org/index.html").write_text("<h1>hello</h1>\n")
+    (tmp_path / "www/example.org/img/dot.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "www/example.net").mkdir(parents=True)
+    (tmp_path / "www/example.net/index.html").write_text("net\n")
+    (tmp_path / "gmi/example.org").mkdir(parents=True)
+    (tmp_path / "gmi/example.org/index.gmi").write_text("# hello\n")
+    return config
+
+
+def test_publish_copies_only_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _publish_config(tmp_path)
+    assert main(["-c", str(config), "publish", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "fishfinger: 4 file(s) would change" in out
+    assert "  /var/www/example.org/index.html (new)" in out
+    assert not (tmp_path / "root").exists()
+
+    assert main(["-c", str(config), "publish"]) == 1
+    out = capsys.readouterr().out
+    assert "blowfish: 4 file(s) changed" in out
+    for node in ("fishfinger", "blowfish"):
+        root = tmp_path / "root" / node
+        assert (root / "var/www/example.org/img/dot.bin").read_bytes() == bytes(range(256))
+        assert (root / "var/lib/molly-brown/example.org/index.gmi").read_text() == "# hello\n"
+    tree = _tree(tmp_path / "root")
+    assert not [p for p in tree if p.endswith(".kissha-new")]
+
+    assert main(["-c", str(config), "publish"]) == 0  # nothing changed: nothing copied
+    assert "fishfinger: no change" in capsys.readouterr().out
+    assert _tree(tmp_path / "root") == tree
+
+    (tmp_path / "www/example.net/index.html").write_text("net v2\n")
+    (tmp_path / "www/example.org/img/dot.bin").unlink()
+    assert main(["-c", str(config), "publish", "--node", "blowfish"]) == 1
+    out = capsys.readouterr().out
+    assert out == (
+        "blowfish: 1 file(s) changed\n  /var/www/example.net/index.html\n  7 bytes copied\n"
+    )
+    blow = tmp_path / "root/blowfish/var/www"
+    assert (blow / "example.org/img/dot.bin").exists()  # kept without --delete
+    assert (tmp_path / "root/fishfinger/var/www/example.net/index.html").read_text() == "net\n"
+
+    assert main(["-c", str(config), "publish", "--delete", "--dry-run"]) == 1
+    assert "  /var/www/example.org/img/dot.bin (removed)" in capsys.readouterr().out
+    assert (blow / "example.org/img/dot.bin").exists()
+    assert main(["-c", str(config), "publish", "--delete"]) == 1
+    assert not (blow / "example.org/img/dot.bin").exists()
+    assert (blow / "example.org/index.html").exists()
+
+
+def test_publish_one_node_unreachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = _publish_config(tmp_path, 'fishfinger = "127.0.0.1", blowfish = "@local"')
+    config.write_text(config.read_text().replace("[deploy]\n", f"[deploy]\nssh_port = {port}\n"))
+    assert main(["-c", str(config), "publish"]) == 5
+    out = capsys.readouterr().out
+    assert "fishfinger: FAILED:" in out
+    assert "blowfish: 4 file(s) changed" in out
+
+
+def test_publish_refuses_a_directory_that_is_no_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _publish_config(tmp_path)
+    (tmp_path / "www/example.com").mkdir()
+    assert main(["-c", str(config), "publish"]) == 2
+    assert "no site 'example.com'" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
+
+
+def test_publish_without_sources_is_a_config_error(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "publish"]) == 2
