@@ -151,7 +151,7 @@ class _Query:
 class _Server:
     """The queries still owed by one server, and those in flight."""
 
-    def __init__(self, address: str, port: int, sock: socket.socket) -> None:
+    def __init__(self, address: str, port: int, sock: socket.socket | None) -> None:
         self.address, self.port, self.sock = address, port, sock
         self.ready: deque[_Query] = deque()
         self.later: list[tuple[float, int, _Query]] = []  # (not before, tie, query): a heap
@@ -248,15 +248,20 @@ class Exchange:
         srv = self.servers.get(address)
         if srv is None:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            srv = _Server(address, self.port, sock)
-            self.servers[address] = srv
+            sock: socket.socket | None = None
             try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)
                 sock.connect((address, self.port))
-            except OSError as exc:  # e.g. no route, no IPv6: every query to it fails so
+            except OSError as exc:  # no route, no IPv6 (not even a socket): every query
+                if sock is not None:  # to it is owed, in these words
+                    sock.close()
+                srv = _Server(address, self.port, None)
                 srv.error = f"cannot connect: {_words(exc)}"
-            self._sel.register(sock, selectors.EVENT_READ, srv)
+            else:
+                srv = _Server(address, self.port, sock)
+                self._sel.register(sock, selectors.EVENT_READ, srv)
+            self.servers[address] = srv
         return srv
 
     def run(
@@ -298,8 +303,9 @@ class Exchange:
                     self._receive(key.data, on_reply)
         finally:
             for srv in self.servers.values():
-                self._sel.unregister(srv.sock)
-                srv.sock.close()
+                if srv.sock is not None:
+                    self._sel.unregister(srv.sock)
+                    srv.sock.close()
             self._sel.close()
         return [
             (q.key, srv.address, srv.error or q.last)
@@ -328,6 +334,7 @@ class Exchange:
                 continue
             qid = srv.new_id()
             try:
+                assert srv.sock is not None  # a server without one is never sent to
                 srv.sock.send(qid.to_bytes(2, "big") + q.wire[2:])
             except BlockingIOError:
                 srv.ready.appendleft(q)
@@ -352,6 +359,7 @@ class Exchange:
     def _receive(self, srv: _Server, on_reply: Callable[[Hashable, str, Reply], None]) -> None:
         while True:
             try:
+                assert srv.sock is not None  # only a socket can be ready to read
                 data = srv.sock.recv(65535)
             except BlockingIOError:
                 return
