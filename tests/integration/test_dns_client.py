@@ -17,6 +17,7 @@ import pytest
 
 from kissha.dns.client import Exchange, Reply, ask_each
 from lab.nsd import NsdInstance
+from lab.site import LoopbackSite
 from tests.helpers import require_isolation
 
 pytestmark = pytest.mark.integration
@@ -238,3 +239,18 @@ def test_a_server_whose_socket_cannot_connect_is_a_failure_in_words() -> None:
     # the names behind a zone's SOA check are not reported on their own
     failures = verify(["fe80::1"], port, checks, 1)
     assert [f.check.name for f in failures] == ["example.test."]
+
+
+def test_a_verify_server_that_cannot_connect_rolls_back_in_words(site: LoopbackSite) -> None:
+    """kissha failover with a verify_servers address the socket cannot connect to: the
+    change is rolled back (exit 3) with that server's reason, not an internal error (70)."""
+    text = site.config_text(failures_before_demotion=1)
+    site.config_path.write_text(
+        text.replace('verify_servers = ["127.0.0.1", "::1"]', 'verify_servers = ["fe80::1"]')
+    )
+    assert "fe80::1" in site.config_path.read_text()
+    site.stop_web("fishfinger")
+    r = site.kissha("failover", now="2026-11-23T12:00:00Z")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "fe80::1: example.org. SOA = " in r.stdout
+    assert "(cannot connect: " in r.stdout
