@@ -184,10 +184,14 @@ class _Server:
         q = entry[0] if entry is not None else self.old.pop(qid, None)
         if q is None or q.answered:
             return None
-        if q.qid != qid:
-            self.inflight.pop(q.qid, None)
+        # Forget its other IDs, those still its own (one dropped from ``old`` by the
+        # bound may have been given to another query since).
+        current = self.inflight.get(q.qid)
+        if current is not None and current[0] is q:
+            del self.inflight[q.qid]
         for old in q.old:
-            self.old.pop(old, None)
+            if self.old.get(old) is q:
+                del self.old[old]
         q.qid, q.old, q.answered = 0, [], True
         return q
 
