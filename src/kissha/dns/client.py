@@ -137,7 +137,7 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 MAX_OLD_IDS = 16_384  # resent IDs still listened for, per server (the ID space is 65,535)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Query:
     key: Hashable
     rdtype: str
@@ -388,9 +388,7 @@ class Exchange:
                     retry = _Query(q.key, q.rdtype, q.wire, words)
                     self.again(srv.address, retry, time.monotonic() + self.resend_after)
                     continue
-            reply = decode(data, question, q.rdtype)
-            q.last = reply.problem or ", ".join(reply.values) or "no records"
-            on_reply(q.key, srv.address, reply)
+            on_reply(q.key, srv.address, decode(data, question, q.rdtype))  # no longer owed
 
 
 def _words(exc: OSError) -> str:
