@@ -233,7 +233,12 @@ class Exchange:
         wire = self._wires.get((name, rdtype))
         if wire is None:
             wire = self._wires[(name, rdtype)] = build_query(name, rdtype)
-        self.again(server, _Query(key, rdtype, wire), at)
+        query = _Query(key, rdtype, wire)
+        if at is None:
+            srv = self.servers.get(server) or self._server(server)
+            srv.ready.append(query)
+        else:
+            self.again(server, query, at)
 
     def error(self, server: str) -> str | None:
         """Why ``server`` was given up (its socket failed, or it refused), or None."""

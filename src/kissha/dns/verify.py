@@ -53,9 +53,8 @@ class Check:
 
 def _judge(check: Check, reply: Reply) -> tuple[bool, str]:
     """Whether ``reply`` is what ``check`` expects, and what it said, in words."""
-    problem = reply.problem
-    if problem is not None:
-        return False, problem
+    if reply.error is not None or reply.rcode or not reply.authoritative:
+        return False, reply.problem or ""
     if check.serial is not None:
         return list(reply.values) == [str(check.serial)], "serial " + (
             ", ".join(reply.values) or "none"
