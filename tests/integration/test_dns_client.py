@@ -17,6 +17,7 @@ import pytest
 
 from kissha.dns.client import Exchange, Reply, ask_each
 from lab.nsd import NsdInstance
+from lab.site import LoopbackSite
 from tests.helpers import require_isolation
 
 pytestmark = pytest.mark.integration
@@ -150,3 +151,106 @@ def test_an_answer_the_fast_reader_declines_is_read_by_dnspython() -> None:
         t.join(5)
     assert left == {}
     assert replies["q"] == Reply(0, True, ("7",))
+
+
+def test_an_answer_to_a_resent_id_is_still_taken() -> None:
+    """A server slower than the resend interval: every query is sent again before its
+    answer comes, so the answer carries an ID since replaced. Before, the client dropped
+    it as stale and, resending every 0.25 s, never heard a server taking 0.6 s."""
+    from kissha.dns.verify import Check, verify
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.1)
+        stop = threading.Event()
+        timers: list[threading.Timer] = []
+        received: list[int] = []
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    query, peer = s.recvfrom(512)
+                except TimeoutError:
+                    continue
+                received.append(int.from_bytes(query[:2], "big"))
+                answer = _soa_response(query, 6).to_wire()
+                timer = threading.Timer(0.6, s.sendto, (answer, peer))
+                timers.append(timer)
+                timer.start()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            port = s.getsockname()[1]
+            exchange = Exchange(port, timeout=3, resend_after=0.25)
+            exchange.ask("127.0.0.1", "q", "example.test", "SOA")
+            got: list[Reply] = []
+            left = exchange.run(lambda key, server, reply: got.append(reply))
+            failures = verify(["127.0.0.1"], port, [Check("example.test.", "SOA", serial=6)], 3)
+        finally:
+            stop.set()
+            t.join(5)
+            for timer in timers:
+                timer.join(5)
+    assert left == [] and got == [Reply(0, True, ("6",))]  # taken once, not once per ID
+    assert failures == []
+    assert len(set(received)) > 2  # it was resent meanwhile, under new IDs
+
+
+def test_a_server_whose_socket_cannot_connect_is_a_failure_in_words() -> None:
+    """An address the socket cannot even connect to (here a link-local address without
+    a scope: no traffic leaves; likewise ::1 on a host without IPv6) is that server's
+    failure in words, never an exception; the other servers are verified as usual and
+    nothing waits for the unreachable one."""
+    import time
+
+    from kissha.dns.verify import Check, ask_serials, verify
+
+    replies, left = ask_each("fe80::1", 53, {"q": ("example.test", "SOA")}, 2)
+    assert replies == {} and left["q"].startswith("cannot connect: ")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        port = s.getsockname()[1]
+
+        def serve() -> None:
+            for _ in range(2):  # the SOA check, then ask_serials' look
+                query, peer = s.recvfrom(512)
+                s.sendto(_soa_response(query, 6).to_wire(), peer)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        checks = [
+            Check("example.test.", "SOA", serial=6, zone="example.test.", old_serial=5),
+            Check("www.example.test.", "A", frozenset({"198.51.100.1"}), gate=0),
+        ]
+        t0 = time.monotonic()
+        failures = verify(["127.0.0.1", "fe80::1"], port, checks[:1], 2, grace=5)
+        waited = time.monotonic() - t0
+        serials = ask_serials(["127.0.0.1", "fe80::1"], port, ["example.test."], 2)
+        t.join(5)
+    assert waited < 1  # no grace for a server that cannot load anything
+    assert [str(f) for f in failures] == [
+        f"fe80::1: example.test. SOA = 6, no answer after {failures[0].waited:.1f} s "
+        f"({failures[0].got})"
+    ]
+    assert failures[0].got.startswith("cannot connect: ") and failures[0].kind == "no answer"
+    assert serials == {("127.0.0.1", "example.test."): 6, ("fe80::1", "example.test."): None}
+    # the names behind a zone's SOA check are not reported on their own
+    failures = verify(["fe80::1"], port, checks, 1)
+    assert [f.check.name for f in failures] == ["example.test."]
+
+
+def test_a_verify_server_that_cannot_connect_rolls_back_in_words(site: LoopbackSite) -> None:
+    """kissha failover with a verify_servers address the socket cannot connect to: the
+    change is rolled back (exit 3) with that server's reason, not an internal error (70)."""
+    text = site.config_text(failures_before_demotion=1)
+    site.config_path.write_text(
+        text.replace('verify_servers = ["127.0.0.1", "::1"]', 'verify_servers = ["fe80::1"]')
+    )
+    assert "fe80::1" in site.config_path.read_text()
+    site.stop_web("fishfinger")
+    r = site.kissha("failover", now="2026-11-23T12:00:00Z")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "fe80::1: example.org. SOA = " in r.stdout
+    assert "(cannot connect: " in r.stdout
