@@ -16,7 +16,6 @@ from kissha.config.tomlcheck import Reader, fully_qualified, kind_of
 from kissha.core.model import Node, ProbeSpec
 
 NameKind = Literal["site", "alias", "standby", "node"]
-NAME_KINDS: tuple[NameKind, ...] = ("site", "alias", "standby", "node")
 SERVICES = ("https", "gemini")
 DEFAULT_ALIASES = ("www",)
 DEFAULT_STANDBY = ("standby",)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kissha.config import Config, zone_refs
+from kissha.config import Config, ZoneRef
 from kissha.core import events
 from kissha.core.model import Node, ProbeResult, Roles
 from kissha.core.policy import decide
@@ -41,19 +41,19 @@ ENCODING = ("utf-8", "surrogateescape")  # bytes that are not UTF-8 survive a ro
 
 
 def plan_all(
-    config: Config, roles: Roles, now: float, cache: ScanCache | None = None
+    config: Config,
+    refs: Sequence[ZoneRef],
+    roles: Roles,
+    now: float,
+    cache: ScanCache | None = None,
 ) -> tuple[list[ZonePlan], list[ZoneFailure]]:
-    """Plan every managed zone for ``roles``; a zone that cannot be planned is a failure
-    of its own (named with file:line), never a reason to leave the others.
+    """Plan the managed zones ``refs`` (engine.zones.managed_zones, resolved once a run)
+    for ``roles``; a zone that cannot be planned is a failure of its own (named with
+    file:line), never a reason to leave the others.
 
     With ``cache``: a zone whose file's stat still vouches for its last scan and that
     already points at ``roles`` is planned from the cache, without reading the file;
     every file read is recorded in the cache."""
-    refs = zone_refs(config.dns)
-    if not refs:
-        raise ConfigError(
-            [f"dns.zones: no zone file matches in {config.dns.zones_dir}"], config.source
-        )
     targets = {"master": config.node(roles.master), "standby": config.node(roles.standby)}
     plans: list[ZonePlan] = []
     failed: list[ZoneFailure] = []
@@ -200,7 +200,7 @@ def _run(
             report.nameservers, report.nameservers_complete = watch.result()
         if stopped is not None:
             raise stopped
-        _plan_and_apply(config, report, server, now, t2)
+        _plan_and_apply(config, refs, report, server, now, t2)
     except Exception as exc:
         # No zone file at all, an environment error, an unexpected error: the run stops
         # here, its report (probes, health, decision) goes with the error, and the error
@@ -244,7 +244,12 @@ def _internal(exc: BaseException) -> str:
 
 
 def _plan_and_apply(
-    config: Config, report: RunReport, server: DnsServer | None, now: float, t2: float
+    config: Config,
+    refs: Sequence[ZoneRef],
+    report: RunReport,
+    server: DnsServer | None,
+    now: float,
+    t2: float,
 ) -> None:
     """Plan every zone, make the server serve the files it should, apply the changes."""
     decision, dry_run = report.decision, report.dry_run
@@ -255,7 +260,7 @@ def _plan_and_apply(
     cache = ScanCache.load(config.state_dir, readonly=dry_run)
     if cache.warning:
         report.warnings.append(cache.warning)
-    plans, report.failed = plan_all(config, decision.roles, now, cache)
+    plans, report.failed = plan_all(config, refs, decision.roles, now, cache)
     report.zones_total = len(plans) + len(report.failed)
     report.plans = [p for p in plans if p.changed]
     report.timings["plan"] = time.monotonic() - t2
