@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kissha import config as configmod
-from kissha.certs.run import NameResult, Report
+from kissha.certs.report import NameResult, Report
 from kissha.config import Config
 from kissha.core.model import Decision, Roles
 from kissha.core.report import RunReport

@@ -5,7 +5,8 @@ from __future__ import annotations
 from kissha.core.model import Roles
 from kissha.monitor import logic, metrics, render
 from kissha.monitor.model import CheckSpec
-from kissha.monitor.run import MonitorReport, Shown
+from kissha.monitor.report import MonitorReport
+from kissha.monitor.run import Shown
 from kissha.observe import pagehtml, statustext, verdict
 
 T0 = 1_795_000_000.0

@@ -28,7 +28,7 @@ from kissha.monitor import metrics as monmetrics
 from kissha.monitor import render as monrender
 from kissha.monitor import store as monstore
 from kissha.monitor.logic import Book
-from kissha.monitor.run import MonitorReport
+from kissha.monitor.report import MonitorReport
 from kissha.notify import deliver, outbox, plan, render
 from kissha.notify.kinds import KINDS, kind_of
 from kissha.observe import history, status, statustext, timeline, verdict

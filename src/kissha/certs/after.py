@@ -9,7 +9,7 @@ from kissha.certs.settings import CertsConfig
 from kissha.core.model import iso
 
 if TYPE_CHECKING:
-    from kissha.certs.run import Report
+    from kissha.certs.report import Report
     from kissha.config import Config
 
 NOTIFY_STATE = "certs-state.json"  # events and open problems, as the failover's state

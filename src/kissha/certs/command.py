@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kissha.certs.run import Report
+    from kissha.certs.report import Report
 
 EPILOG = """\
 exit codes:

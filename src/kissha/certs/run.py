@@ -5,12 +5,13 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.certs import due as duemod
 from kissha.certs import plan
+from kissha.certs.report import NameResult, Report
 from kissha.certs.settings import CertsConfig
 from kissha.core.model import iso
 from kissha.errors import ConfigError, KisshaError
@@ -30,56 +31,6 @@ class CertsFailed(KisshaError):
     """A certificate could not be obtained, or a reload hook failed."""
 
     exit_code = Exit.ROLLED_BACK  # a name or a hook failed
-
-
-@dataclass(frozen=True)
-class NameResult:
-    """What happened to one name in one run."""
-
-    name: str
-    kind: str
-    action: str  # obtained | renewed | placeholder | unchanged | skipped | failed | would-*
-    reason: str
-    due_at: float | None = None
-    not_after: float | None = None
-    issuer: str = ""
-    error: str = ""
-    written: bool = False  # files changed in this run (a certificate or a placeholder)
-
-
-@dataclass
-class Report:
-    """One run, for the CLI's text and --json."""
-
-    node: str
-    strategy: str
-    directory: str
-    dry_run: bool
-    names: list[NameResult] = field(default_factory=list)
-    hooks: list[str] = field(default_factory=list)  # commands run, in order
-    hook_errors: list[str] = field(default_factory=list)
-    split_brain: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return any(n.written for n in self.names)
-
-    @property
-    def failed(self) -> list[NameResult]:
-        return [n for n in self.names if n.action == "failed"]
-
-    def exit_code(self) -> int:
-        if self.failed or self.hook_errors:
-            return CertsFailed.exit_code
-        if self.split_brain and any("split brain (" in n.reason for n in self.names):
-            return Exit.CRITICAL  # a split brain held back the site names
-        return Exit.CHANGED if self.changed else Exit.OK
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["changed"] = self.changed
-        return data
 
 
 def this_node(config: Config, cc: CertsConfig) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kissha.monitor import logic
 from kissha.monitor.plugin import parse_perf
-from kissha.monitor.run import MonitorReport
+from kissha.monitor.report import MonitorReport
 
 STATE_VALUE = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3, "STALE": 3, "FLAPPING": 1}
 TEXTFILE = "kissha-monitor.prom"

@@ -8,7 +8,8 @@ from typing import Any
 from kissha.core.model import iso
 from kissha.monitor import logic
 from kissha.monitor.model import CheckSpec
-from kissha.monitor.run import SCHEMA, MonitorReport
+from kissha.monitor.report import MonitorReport
+from kissha.monitor.run import SCHEMA
 
 LEVELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 SHOWN = (

@@ -6,53 +6,18 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kissha.monitor import checks, logic, store
-from kissha.monitor.model import CheckSpec, Result
+from kissha.monitor.model import CheckSpec
+from kissha.monitor.report import MonitorReport, Told
 
 if TYPE_CHECKING:
     from kissha.config import Config
 
 SCHEMA = "kissha.monitor/1"
 LOCK = "monitor.lock"
-
-
-@dataclass
-class Told:
-    """What one channel was told (or would be, in a dry run), or why not."""
-
-    channel: str
-    subject: str
-    kind: str
-    error: str | None = None  # None: delivered (or dry run)
-
-
-@dataclass
-class MonitorReport:
-    now: float
-    node: str
-    specs: list[CheckSpec]
-    book: logic.Book
-    states: dict[str, str]
-    results: dict[str, Result] = field(default_factory=dict)
-    told: list[Told] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    duration: float = 0.0
-    dry_run: bool = False
-    ran: bool = True  # False: a view of the stored records (--nagios, status)
-
-    @property
-    def level(self) -> int:
-        """Nagios levels: CRITICAL if any check is, WARNING for warnings, unknowns,
-        stale or flapping checks, else OK."""
-        values = set(self.states.values())
-        if "CRITICAL" in values:
-            return 2
-        if values & {"WARNING", "UNKNOWN", "STALE", "FLAPPING"}:
-            return 1
-        return 0
 
 
 def whoami(config: Config) -> str | None:
