@@ -115,29 +115,7 @@ def _run(
             report.warnings.append(problem)
         if info is None:
             # Nothing usable here: a placeholder first, so the TLS servers can start.
-            results[n.name] = NameResult(
-                n.name,
-                n.kind,
-                "would-placeholder" if dry_run else "placeholder",
-                "no certificate",
-                written=not dry_run,
-            )
-            if not dry_run:
-                from kissha.certs import store
-
-                files = store.Files.of(cc, n.name)
-                key = store.new_key(cc.key_type)
-                try:
-                    store.install(
-                        cc, files, store.key_pem(key), store.placeholder(n.name, key, now)
-                    )
-                except (OSError, store.StoreError) as exc:
-                    results[n.name] = NameResult(
-                        n.name, n.kind, "failed", "no certificate", error=_why(exc)
-                    )
-                    log.warning("certs: %s: placeholder: %s", n.name, _why(exc))
-                else:
-                    info, _ = _info(cc, n.name, rec)
+            results[n.name], info = _placeholder(cc, n, rec, now, dry_run)
         window = None
         if rec.get("window") and info is not None and rec.get("serial") == info.serial:
             window = duemod.Window(rec["window"][0], rec["window"][1])
@@ -200,15 +178,42 @@ def _run(
 
     if report.changed:
         after.hooks(cc, report)
-    for r in report.names:  # what status, the page and metrics show, without reading PEM
+    _remember(records, report, names, now)
+    recordfile.save(config.state_dir, records)
+    report.warnings += after.tell(config, cc, report, now)
+
+
+def _placeholder(
+    cc: CertsConfig, n: Any, rec: dict[str, Any], now: float, dry_run: bool
+) -> tuple[NameResult, duemod.CertInfo | None]:
+    """A self-signed placeholder for a name with no usable certificate (so the TLS
+    servers can start), and the certificate now on disk."""
+    if dry_run:
+        return NameResult(n.name, n.kind, "would-placeholder", "no certificate"), None
+    from kissha.certs import store
+
+    files = store.Files.of(cc, n.name)
+    key = store.new_key(cc.key_type)
+    try:
+        store.install(cc, files, store.key_pem(key), store.placeholder(n.name, key, now))
+    except (OSError, store.StoreError) as exc:
+        log.warning("certs: %s: placeholder: %s", n.name, _why(exc))
+        return NameResult(n.name, n.kind, "failed", "no certificate", error=_why(exc)), None
+    placed = NameResult(n.name, n.kind, "placeholder", "no certificate", written=True)
+    return placed, _info(cc, n.name, rec)[0]
+
+
+def _remember(records: dict[str, Any], report: Report, names: list[Any], now: float) -> None:
+    """What status, the page and metrics show, without reading PEM; names no longer
+    configured are dropped."""
+    recs: dict[str, dict[str, Any]] = records["names"]
+    for r in report.names:
         rec = recs.setdefault(r.name, {})
         rec.update(kind=r.kind, issuer=r.issuer, not_after=r.not_after, due_at=r.due_at)
         rec["checked"] = now
         if r.action in ("obtained", "renewed"):
             rec.pop("error", None)
     records["names"] = {k: v for k, v in recs.items() if k in {n.name for n in names}}
-    recordfile.save(config.state_dir, records)
-    report.warnings += after.tell(config, cc, report, now)
 
 
 def _signature(cc: CertsConfig, name: str) -> list[int] | None:
