@@ -23,6 +23,17 @@ from kissha.monitor.model import FLAPPING, STALE, STATES, TOLD_ORDER, CheckSpec,
 
 DEPENDENT = "DEPENDENT"  # a dependency is not OK: not run, not told
 PENDING = "PENDING"  # never run yet
+# The order in which states are shown (worst first): --nagios, status, the page.
+SHOWN = (
+    "CRITICAL",
+    "WARNING",
+    "UNKNOWN",
+    "STALE",
+    "FLAPPING",
+    DEPENDENT,
+    PENDING,
+    "OK",
+)
 DUE_TOLERANCE = 30.0  # cron's minute is not exact: a check a few seconds early is due
 
 

@@ -8,24 +8,13 @@ from typing import Any
 from kissha.core.model import iso
 from kissha.monitor import logic
 from kissha.monitor.model import CheckSpec
-from kissha.monitor.report import MonitorReport
-from kissha.monitor.run import SCHEMA
+from kissha.monitor.report import SCHEMA, MonitorReport
 
 LEVELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-SHOWN = (
-    "CRITICAL",
-    "WARNING",
-    "UNKNOWN",
-    "STALE",
-    "FLAPPING",
-    logic.DEPENDENT,
-    logic.PENDING,
-    "OK",
-)
 
 
 def _order(report: MonitorReport) -> list[CheckSpec]:
-    return sorted(report.specs, key=lambda s: (SHOWN.index(report.states[s.id]), s.id))
+    return sorted(report.specs, key=lambda s: (logic.SHOWN.index(report.states[s.id]), s.id))
 
 
 def summary(report: MonitorReport) -> str:
@@ -35,7 +24,7 @@ def summary(report: MonitorReport) -> str:
         .replace("FLAPPING", "flapping")
         .replace(logic.DEPENDENT, "waiting on a dependency")
         .replace(logic.PENDING, "not run yet")
-        for k in SHOWN
+        for k in logic.SHOWN
         if c.get(k)
     ]
     return f"{len(report.specs)} checks: " + ", ".join(parts)

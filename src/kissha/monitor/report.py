@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from kissha.monitor import logic
 from kissha.monitor.model import CheckSpec, Result
 
+SCHEMA = "kissha.monitor/1"  # of --json and the metrics' textfile
+
 
 @dataclass
 class Told:

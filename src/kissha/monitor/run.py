@@ -16,7 +16,6 @@ from kissha.monitor.report import MonitorReport, Told
 if TYPE_CHECKING:
     from kissha.config import Config
 
-SCHEMA = "kissha.monitor/1"
 LOCK = "monitor.lock"
 
 
@@ -271,16 +270,6 @@ def shown(config: Config, now: float) -> tuple[Shown, ...] | None:
         report = view(config, now)
     except KisshaError:
         return None
-    order = (
-        "CRITICAL",
-        "WARNING",
-        "UNKNOWN",
-        "STALE",
-        "FLAPPING",
-        logic.DEPENDENT,
-        logic.PENDING,
-        "OK",
-    )
     out = []
     for spec in report.specs:
         rec = report.book.checks.get(spec.id, {})
@@ -292,4 +281,4 @@ def shown(config: Config, now: float) -> tuple[Shown, ...] | None:
         )
         since = rec.get("since")
         out.append(Shown(spec.id, st, None if since is None else float(since), text))
-    return tuple(sorted(out, key=lambda s: (order.index(s.state), s.id)))
+    return tuple(sorted(out, key=lambda s: (logic.SHOWN.index(s.state), s.id)))
