@@ -178,42 +178,13 @@ def parse_monitor(
         p,
     )
     names = [n.name for n in nodes]
-    renotify: int | None = 7 * 60
-    if "renotify" in table:
-        raw = table["renotify"]
-        renotify = None if raw == "off" else clock(raw) if isinstance(raw, str) else None
-        if raw != "off" and renotify is None:
-            r.problem(f"{p}.renotify", f"a time of day like '07:00', or 'off': {raw!r}")
-    weekly: tuple[int, int] | None = None
-    if "weekly" in table and table["weekly"] != "off":
-        raw = table["weekly"]
-        day, _, at = str(raw).strip().partition(" ") if isinstance(raw, str) else ("", "", "")
-        minute = clock(at)
-        if day.lower()[:3] not in WEEKDAYS or minute is None:
-            r.problem(f"{p}.weekly", f"a day and time like 'mon 07:00', or 'off': {raw!r}")
-        else:
-            weekly = (WEEKDAYS.index(day.lower()[:3]), minute)
-    timezone = r.get(table, "timezone", p, str, "")
-    if timezone:
-        try:
-            from zoneinfo import ZoneInfo
-
-            ZoneInfo(timezone)
-        except (ValueError, KeyError, OSError):
-            r.problem(f"{p}.timezone", f"no such time zone: {timezone!r} (e.g. 'Europe/Berlin')")
-            timezone = ""
+    renotify = _renotify(r, table, p)
+    weekly = _weekly(r, table, p)
+    timezone = _timezone(r, table, p)
     node = r.get(table, "node", p, str, "") or None
     if node is not None and names and node not in names:
         r.problem(f"{p}.node", f"no such node: {node!r} (nodes: {', '.join(names)})")
-    plugins_dir: Path | None = Path(DEFAULT_PLUGINS_DIR)
-    if "plugins_dir" in table:
-        raw = table["plugins_dir"]
-        if raw is False or raw == "":
-            plugins_dir = None
-        elif isinstance(raw, str):
-            plugins_dir = path_from(base, raw)
-        else:
-            r.problem(f"{p}.plugins_dir", "a directory, or false for built-in checks only")
+    plugins_dir = _plugins_dir(r, table, p, base)
     warn_days = r.get(table, "cert_warn_days", p, int, 20, at_least(0))
     crit_days = r.get(table, "cert_crit_days", p, int, 7, at_least(0))
     if crit_days > warn_days:
@@ -254,6 +225,59 @@ def parse_monitor(
         exclude=_strings(r, table, "exclude", p) or (),
         checks=checks,
     )
+
+
+def _renotify(r: Reader, table: Mapping[str, Any], p: str) -> int | None:
+    """The daily re-notification's minute of the day (07:00 by default), None if 'off'."""
+    renotify: int | None = 7 * 60
+    if "renotify" in table:
+        raw = table["renotify"]
+        renotify = None if raw == "off" else clock(raw) if isinstance(raw, str) else None
+        if raw != "off" and renotify is None:
+            r.problem(f"{p}.renotify", f"a time of day like '07:00', or 'off': {raw!r}")
+    return renotify
+
+
+def _weekly(r: Reader, table: Mapping[str, Any], p: str) -> tuple[int, int] | None:
+    """The forced weekly report: (weekday, minute of the day), None if 'off'."""
+    weekly: tuple[int, int] | None = None
+    if "weekly" in table and table["weekly"] != "off":
+        raw = table["weekly"]
+        day, _, at = str(raw).strip().partition(" ") if isinstance(raw, str) else ("", "", "")
+        minute = clock(at)
+        if day.lower()[:3] not in WEEKDAYS or minute is None:
+            r.problem(f"{p}.weekly", f"a day and time like 'mon 07:00', or 'off': {raw!r}")
+        else:
+            weekly = (WEEKDAYS.index(day.lower()[:3]), minute)
+    return weekly
+
+
+def _timezone(r: Reader, table: Mapping[str, Any], p: str) -> str:
+    """A time zone name zoneinfo knows, or "" (the node's local time)."""
+    timezone = r.get(table, "timezone", p, str, "")
+    if timezone:
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(timezone)
+        except (ValueError, KeyError, OSError):
+            r.problem(f"{p}.timezone", f"no such time zone: {timezone!r} (e.g. 'Europe/Berlin')")
+            timezone = ""
+    return timezone
+
+
+def _plugins_dir(r: Reader, table: Mapping[str, Any], p: str, base: Path) -> Path | None:
+    """Where the Nagios plugins are; None: built-in checks only."""
+    plugins_dir: Path | None = Path(DEFAULT_PLUGINS_DIR)
+    if "plugins_dir" in table:
+        raw = table["plugins_dir"]
+        if raw is False or raw == "":
+            plugins_dir = None
+        elif isinstance(raw, str):
+            plugins_dir = path_from(base, raw)
+        else:
+            r.problem(f"{p}.plugins_dir", "a directory, or false for built-in checks only")
+    return plugins_dir
 
 
 CHECK_KEYS = {
