@@ -8,7 +8,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from kissha.core.model import Family, Roles
+from kissha.core.model import Family, Node, Roles
 from kissha.errors import ConfigError
 from kissha.monitor import logic
 from kissha.monitor.model import CheckSpec
@@ -16,6 +16,7 @@ from kissha.monitor.model import CheckSpec
 if TYPE_CHECKING:
     from kissha.config import Config
     from kissha.config.monitor import CheckEntry
+    from kissha.config.sites import SiteName
 
 GEMINI_PORT = 1965
 
@@ -45,88 +46,12 @@ def generated(config: Config, roles: Roles | None) -> list[CheckSpec]:
         crit_days=mc.cert_crit_days,
     )
     out: list[CheckSpec] = []
-    taken = {"ping", "dns", "cert", "http", "disk", "load", "swap"}
-    gemini_sites = any("gemini" in site.serve for site in config.sites)
     for node in config.nodes:
         for family in node.families:
-            address = node.address(family)
-            ping = f"ping/{node.name}/{family}"
-            at = replace(base, node=node.name, family=family, address=address)
-            out.append(
-                replace(at, id=ping, kind="ping", about=f"{node.name} answers over {family}")
-            )
-            for probe in config.health.probes:
-                if not node.runs(probe.name) or probe.kind == "dns":
-                    continue
-                name = probe.name if probe.name not in taken else f"probe:{probe.name}"
-                out.append(
-                    replace(
-                        at,
-                        id=f"{name}/{node.name}/{family}",
-                        kind="probe",
-                        probe=probe.name,
-                        depends=(ping,),
-                        about=f"kissha's {probe.kind} probe of {node.fqdn}",
-                    )
-                )
-            out.append(
-                replace(
-                    at,
-                    id=f"dns/{node.name}/{family}",
-                    kind="nameserver",
-                    port=config.page.port,
-                    depends=(ping,),
-                    about=f"what {node.name}'s nameserver answers",
-                )
-            )
-            has_gemini = any(p.kind == "gemini" and node.runs(p.name) for p in config.health.probes)
-            if gemini_sites and not has_gemini:
-                out.append(
-                    replace(
-                        at,
-                        id=f"gemini/{node.name}/{family}",
-                        kind="tcp",
-                        port=GEMINI_PORT,
-                        depends=(ping,),
-                        about="Gemini over TCP",
-                    )
-                )
+            out += _node_checks(config, node, family, base)
     for sn in config.site_names():
-        if sn.kind == "node" or "https" not in sn.serve:
-            continue
-        for node in config.nodes:
-            first: Family = "ipv4" if node.ipv4 else "ipv6"
-            out.append(
-                replace(
-                    base,
-                    id=f"cert/{sn.name}/{node.name}",
-                    kind="cert",
-                    name=sn.name,
-                    node=node.name,
-                    family=first,
-                    address=node.address(first),
-                    port=443,
-                    depends=(f"ping/{node.name}/{first}",),
-                    about=f"the certificate {node.name} serves for {sn.name}",
-                )
-            )
-        target = config.node(roles.standby if sn.role == "standby" else roles.master)
-        for fam in target.families:
-            out.append(
-                replace(
-                    base,
-                    id=f"http/{sn.name}/{fam}",
-                    kind="http",
-                    name=sn.name,
-                    node=target.name,
-                    family=fam,
-                    address=target.address(fam),
-                    port=443,
-                    path=mc.http_path,
-                    depends=(f"ping/{target.name}/{fam}",),
-                    about=f"{sn.name} over HTTPS at the {sn.role} ({target.name})",
-                )
-            )
+        if sn.kind != "node" and "https" in sn.serve:
+            out += _site_checks(config, sn, roles, base)
     for kind, about in (
         ("disk", "free space on /"),
         ("load", "load average"),
@@ -134,6 +59,94 @@ def generated(config: Config, roles: Roles | None) -> list[CheckSpec]:
     ):
         out.append(replace(base, id=kind, kind=kind, scope="local", about=f"this node's {about}"))
     return [s for s in out if not any(fnmatchcase(s.id, pat) for pat in mc.exclude)]
+
+
+_TAKEN = {"ping", "dns", "cert", "http", "disk", "load", "swap"}  # a probe named so: "probe:NAME"
+
+
+def _node_checks(config: Config, node: Node, family: Family, base: CheckSpec) -> list[CheckSpec]:
+    """One node over one family: ping, its probes, its nameserver, Gemini over TCP."""
+    ping = f"ping/{node.name}/{family}"
+    at = replace(base, node=node.name, family=family, address=node.address(family))
+    out = [replace(at, id=ping, kind="ping", about=f"{node.name} answers over {family}")]
+    for probe in config.health.probes:
+        if not node.runs(probe.name) or probe.kind == "dns":
+            continue
+        name = probe.name if probe.name not in _TAKEN else f"probe:{probe.name}"
+        out.append(
+            replace(
+                at,
+                id=f"{name}/{node.name}/{family}",
+                kind="probe",
+                probe=probe.name,
+                depends=(ping,),
+                about=f"kissha's {probe.kind} probe of {node.fqdn}",
+            )
+        )
+    out.append(
+        replace(
+            at,
+            id=f"dns/{node.name}/{family}",
+            kind="nameserver",
+            port=config.page.port,
+            depends=(ping,),
+            about=f"what {node.name}'s nameserver answers",
+        )
+    )
+    gemini_sites = any("gemini" in site.serve for site in config.sites)
+    has_gemini = any(p.kind == "gemini" and node.runs(p.name) for p in config.health.probes)
+    if gemini_sites and not has_gemini:
+        out.append(
+            replace(
+                at,
+                id=f"gemini/{node.name}/{family}",
+                kind="tcp",
+                port=GEMINI_PORT,
+                depends=(ping,),
+                about="Gemini over TCP",
+            )
+        )
+    return out
+
+
+def _site_checks(config: Config, sn: SiteName, roles: Roles, base: CheckSpec) -> list[CheckSpec]:
+    """One site name: its certificate on every node, HTTPS over each family at the
+    node the name points at."""
+    out = []
+    for node in config.nodes:
+        first: Family = "ipv4" if node.ipv4 else "ipv6"
+        out.append(
+            replace(
+                base,
+                id=f"cert/{sn.name}/{node.name}",
+                kind="cert",
+                name=sn.name,
+                node=node.name,
+                family=first,
+                address=node.address(first),
+                port=443,
+                depends=(f"ping/{node.name}/{first}",),
+                about=f"the certificate {node.name} serves for {sn.name}",
+            )
+        )
+    target = config.node(roles.standby if sn.role == "standby" else roles.master)
+    for fam in target.families:
+        out.append(
+            replace(
+                base,
+                id=f"http/{sn.name}/{fam}",
+                kind="http",
+                name=sn.name,
+                node=target.name,
+                family=fam,
+                address=target.address(fam),
+                port=443,
+                path=config.monitor.http_path,
+                depends=(f"ping/{target.name}/{fam}",),
+                about=f"{sn.name} over HTTPS at the {sn.role} ({target.name})",
+            )
+        )
+    return out
 
 
 def for_node(config: Config, roles: Roles | None, me: str | None) -> list[CheckSpec]:
