@@ -242,7 +242,42 @@ def test_crontab_and_rc_conf(files: dict[tuple[str, str], Rendered], node: str) 
     ]
     rc = files[node, "/etc/rc.conf.local"]
     assert rc.spec.kind == "lines"
-    assert set(rc.content.split()) == {"nsd_flags=", "httpd_flags=", "relayd_flags="}
+    assert set(rc.content.split()) == {
+        "nsd_flags=",
+        "httpd_flags=",
+        "relayd_flags=",
+        "inetd_flags=",  # vger, the Gemini server, runs from inetd (the original's way)
+    }
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_gemini_server_from_inetd(files: dict[tuple[str, str], Rendered], node: str) -> None:
+    """The original: "127.0.0.1:11965 stream tcp nowait www /usr/local/bin/vger vger -v".
+    One Gemini site: vger serves its directory for every name of it."""
+    f = files[node, "/etc/inetd.conf"]
+    assert (f.spec.kind, f.spec.mode, f.spec.services) == ("lines", 0o644, ("inetd",))
+    lines = [ln for ln in f.content.splitlines() if ln and not ln.startswith("#")]
+    assert lines == [
+        "127.0.0.1:11965 stream tcp nowait www /usr/local/bin/vger vger"
+        f" -d /var/gemini/{GEMINI_SITE}"
+    ]
+
+
+def test_gemini_server_several_sites(tmp_path: Path) -> None:
+    """Several Gemini sites: vger -v, a directory per name under gemini_root; no Gemini
+    site: no inetd line and no inetd_flags."""
+    text = SRC.read_text().replace(
+        'name = "example.net"', 'name = "example.net"\nserve = ["https", "gemini"]'
+    )
+    (tmp_path / "zones").mkdir()
+    path = tmp_path / "kissha.toml"
+    path.write_text(text)
+    files = {f.path: f for f in render_node(configmod.load(path), "blowfish", "openbsd", text)}
+    assert "vger vger -v -d /var/gemini\n" in files["/etc/inetd.conf"].content
+    path.write_text(text.replace('serve = ["https", "gemini"]', ""))
+    files = {f.path: f for f in render_node(configmod.load(path), "blowfish", "openbsd", text)}
+    assert "/etc/inetd.conf" not in files
+    assert "inetd" not in files["/etc/rc.conf.local"].content
 
 
 def test_monitor_extra_runs() -> None:

@@ -148,6 +148,11 @@ def context(cfg: Config, node: Node, flavour: str, config_text: str) -> dict[str
                 f"{HTTPD_CHROOT}: port 80 could not serve the tokens"
             ]
         )
+    # vger serves one directory for every name, unless several sites serve Gemini: then
+    # -v, a directory per name (OpenBSD's inetd.conf).
+    site_dirs = sorted({n.gemini_dir for n in names if n.gemini and n.kind != "node"})
+    own_dir = f"{gemini_root}/{node.fqdn}"
+    gemini_single_dir = site_dirs[0] if len(site_dirs) == 1 else None if site_dirs else own_dir
     source = deploy.zones_source or cfg.dns.zones_dir
     # A stable minute per node for the daily certificate run: the nodes do not ask at once.
     minute = zlib.crc32(node.name.encode()) % 60
@@ -164,6 +169,7 @@ def context(cfg: Config, node: Node, flavour: str, config_text: str) -> dict[str
         "web_root": web_root,
         "gemini_root": gemini_root,
         "gemini_port": deploy.gemini_port,
+        "gemini_single_dir": gemini_single_dir,
         "challenge_dir": challenge_dir,
         "httpd_challenge_root": challenge_dir[len(HTTPD_CHROOT) :],
         "httpd_root": lambda path: (
