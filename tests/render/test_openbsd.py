@@ -291,3 +291,34 @@ def test_monitor_extra_runs() -> None:
         "0 23 * * 0"  # Sunday
     ]
     assert monitor_extra_runs(MonitorConfig(timezone="Europe/Berlin")) == []
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_keypairs_are_the_files_kissha_certs_keeps(
+    files: dict[tuple[str, str], Rendered], node: str
+) -> None:
+    """relayd refuses to start when a keypair file is missing. It loads "tls keypair NAME"
+    from /etc/ssl/NAME.crt and /etc/ssl/private/NAME.key: the original's acme-client paths
+    (full chain in /etc/ssl/NAME.fullchain.pem, NAME.crt linked to it), which kissha certs
+    writes, or a placeholder, for every name it holds."""
+    from kissha.certs.plan import held_names
+    from kissha.certs.settings import CertsConfig
+
+    cfg = configmod.load(SRC)
+    assert cfg.certs is not None
+    held = {n.name for n in held_names(cfg.site_names(), node)}
+    blocks = parse_braces(files[node, "/etc/relayd.conf"].content)
+    keypairs = {
+        d.split()[-1].strip('"')
+        for key in (('http protocol "https"',), ('tcp protocol "gemini"',))
+        for d in blocks[key]
+        if d.startswith("tls keypair ")
+    }
+    assert keypairs <= held
+    for name in keypairs:
+        assert str(cfg.certs.path("cert", name)) == f"/etc/ssl/{name}.crt"
+        assert str(cfg.certs.path("key", name)) == f"/etc/ssl/private/{name}.key"
+        assert str(cfg.certs.path("fullchain", name)) == f"/etc/ssl/{name}.fullchain.pem"
+    assert cfg.certs.cert_has_chain  # NAME.crt holds the chain, as the original's link did
+    # The default challenge directory is acme-client's, /var/www/acme: httpd's "/acme".
+    assert CertsConfig().challenge_dir == Path("/var/www/acme")
