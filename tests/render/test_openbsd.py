@@ -322,3 +322,52 @@ def test_keypairs_are_the_files_kissha_certs_keeps(
     assert cfg.certs.cert_has_chain  # NAME.crt holds the chain, as the original's link did
     # The default challenge directory is acme-client's, /var/www/acme: httpd's "/acme".
     assert CertsConfig().challenge_dir == Path("/var/www/acme")
+
+
+# Not a syntax check (httpd -n and relayd -n run on the node, at deploy): the directives
+# our templates may write, so that a typo in a template fails here, not on a node.
+HTTPD_WORDS = (
+    r'server "[^"]+"',
+    r"listen on (\*|127\.0\.0\.1) port \d+",
+    r"log style forwarded",
+    r'root "/[^"]*"',
+    r"request strip \d+",
+    r'location (found )?"[^"]+"',
+    r"directory no auto index",
+    r'block return (301|302) "https?://[^"]+"',
+    r"block return 404",
+)
+RELAYD_WORDS = (
+    r'ext[46]="[^"]+"',
+    r"log connection",
+    r"table <\w+> \{ [\d.:]+ \}",
+    r'(http|tcp) protocol "\w+"',
+    r'tls keypair "[^"]+"',
+    r'match request header set "[\w-]+" value "[^"]+"',
+    r"http websockets",
+    r'relay "\w+"',
+    r"listen on \$ext[46] port \d+ tls",
+    r'protocol "\w+"',
+    r"forward to <\w+> port \d+",
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "words"), [("/etc/httpd.conf", HTTPD_WORDS), ("/etc/relayd.conf", RELAYD_WORDS)]
+)
+def test_only_known_directives(
+    files: dict[tuple[str, str], Rendered], path: str, words: tuple[str, ...]
+) -> None:
+    pattern = re.compile("|".join(f"(?:{w})" for w in words))
+    for node in NODES:
+        depth = 0
+        for raw in files[node, path].content.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            depth += line.endswith("{") - (line == "}")
+            if line == "}":
+                continue
+            assert pattern.fullmatch(line.removesuffix(" {")), f"{node}:{path}: {line}"
+            assert depth >= 0
+        assert depth == 0, f"{node}:{path}: unbalanced braces"
