@@ -371,3 +371,37 @@ def test_only_known_directives(
             assert pattern.fullmatch(line.removesuffix(" {")), f"{node}:{path}: {line}"
             assert depth >= 0
         assert depth == 0, f"{node}:{path}: unbalanced braces"
+
+
+def test_init_zones_as_the_original(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The original's zone templates: $TTL 4h, SOA 1h/30m/7d/1h, both nodes as NS, and
+    the apex, www and standby marked '; Enable failover' with TTL 300 (apex and www at
+    the master, standby at the standby). kissha init writes the same for a new user."""
+    import dns.rdatatype
+    import dns.zone
+
+    from kissha.cli import main
+
+    nodes = [f"--node={n}={fqdn},{v4},{v6}" for n, (fqdn, v4, v6) in NODES.items()]
+    args = ["init", "--dir", str(tmp_path), "--flavour", "openbsd", *nodes, "--site", "example.org"]
+    assert main(args) == 0
+    capsys.readouterr()
+    text = (tmp_path / "zones" / "example.org.zone").read_text()
+    zone = dns.zone.from_text(text, origin="example.org.", relativize=False)
+    soa = zone.find_rdataset("example.org.", dns.rdatatype.SOA)
+    timers = (soa[0].refresh, soa[0].retry, soa[0].expire, soa[0].minimum)
+    assert timers == (3600, 1800, 7 * 86400, 3600)
+    ns = zone.find_rdataset("example.org.", dns.rdatatype.NS)
+    assert ns.ttl == 4 * 3600
+    assert {str(r.target) for r in ns} == {f"{fqdn}." for fqdn, _, _ in NODES.values()}
+    master, standby = NODES["fishfinger"], NODES["blowfish"]
+    for owner, (_, v4, v6) in (("@", master), ("www", master), ("standby", standby)):
+        name = "example.org." if owner == "@" else f"{owner}.example.org."
+        for rdtype, address in ((dns.rdatatype.A, v4), (dns.rdatatype.AAAA, v6)):
+            rrset = zone.find_rdataset(name, rdtype)
+            assert rrset.ttl == 300 and [r.address for r in rrset] == [address]
+    marked = [ln for ln in text.splitlines() if ln.endswith("; Enable failover")]
+    assert len(marked) == 6
+    # The certificates' reload: the original's ACME script reloaded relayd.
+    config = (tmp_path / "kissha.toml").read_text()
+    assert 'reload = [["rcctl", "reload", "relayd"]]' in config
