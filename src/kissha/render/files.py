@@ -37,6 +37,11 @@ OPENBSD = (
         ("relayd", "-n", "-f", "{path}"),
     ),
     FileSpec("index.txt", "{web_root}/{fqdn}/index.txt", 0o644, "root", "daemon"),
+    # vger, the Gemini server relayd forwards port 1965 to (the original's inetd line).
+    FileSpec(
+        "inetd.conf", "/etc/inetd.conf", 0o644, "root", "wheel", ("inetd",), kind="lines",
+        only_if="gemini_names",
+    ),
     FileSpec("crontab", "/var/cron/tabs/root", 0o600, "root", "crontab", kind="lines"),
     FileSpec("rc.conf.local", "/etc/rc.conf.local", 0o644, "root", "wheel", kind="lines"),
     FileSpec("kissha.toml", "{config_path}", 0o640, "root", "wheel"),

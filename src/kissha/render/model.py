@@ -9,6 +9,7 @@ from typing import Any
 
 from kissha.config import Config, ZoneRef
 from kissha.config.deploy import DeployConfig
+from kissha.config.monitor import MonitorConfig
 from kissha.core.model import Node
 from kissha.errors import ConfigError
 
@@ -28,6 +29,35 @@ DEFAULTS = {
         "control": "/run/nsd/nsd.ctl",
     },
 }
+
+
+# The regular monitor runs in the crontab: every 5 minutes from 08:00 to 22:55, as the
+# original ran its monitor (quiet at night).
+MONITOR_EVERY = 5
+MONITOR_HOURS = (8, 22)
+
+
+def monitor_extra_runs(mc: MonitorConfig) -> list[str]:
+    """Cron times ("M H * * DOW") of the monitor runs that the re-notification and the
+    weekly report need outside the regular runs: the original ran its monitor at 07:00
+    to re-notify and once a week to report, and kissha monitor sends them at the first
+    run after their moment. None with [monitor] timezone: cron runs in the machine's
+    local time, which may not be that zone."""
+    if mc.timezone:
+        return []
+    moments: list[tuple[int, str]] = []
+    if mc.renotify is not None:
+        moments.append((mc.renotify, "*"))
+    if mc.weekly is not None:
+        day, minute = mc.weekly
+        moments.append((minute, str((day + 1) % 7)))  # cron: 0 is Sunday; kissha: 0 is Monday
+    out: list[str] = []
+    for minute_of_day, dow in moments:
+        hour, minute = divmod(minute_of_day, 60)
+        regular = minute % MONITOR_EVERY == 0 and MONITOR_HOURS[0] <= hour <= MONITOR_HOURS[1]
+        if not regular:
+            out.append(f"{minute} {hour} * * {dow}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +148,11 @@ def context(cfg: Config, node: Node, flavour: str, config_text: str) -> dict[str
                 f"{HTTPD_CHROOT}: port 80 could not serve the tokens"
             ]
         )
+    # vger serves one directory for every name, unless several sites serve Gemini: then
+    # -v, a directory per name (OpenBSD's inetd.conf).
+    site_dirs = sorted({n.gemini_dir for n in names if n.gemini and n.kind != "node"})
+    own_dir = f"{gemini_root}/{node.fqdn}"
+    gemini_single_dir = site_dirs[0] if len(site_dirs) == 1 else None if site_dirs else own_dir
     source = deploy.zones_source or cfg.dns.zones_dir
     # A stable minute per node for the daily certificate run: the nodes do not ask at once.
     minute = zlib.crc32(node.name.encode()) % 60
@@ -134,6 +169,7 @@ def context(cfg: Config, node: Node, flavour: str, config_text: str) -> dict[str
         "web_root": web_root,
         "gemini_root": gemini_root,
         "gemini_port": deploy.gemini_port,
+        "gemini_single_dir": gemini_single_dir,
         "challenge_dir": challenge_dir,
         "httpd_challenge_root": challenge_dir[len(HTTPD_CHROOT) :],
         "httpd_root": lambda path: (
@@ -144,6 +180,8 @@ def context(cfg: Config, node: Node, flavour: str, config_text: str) -> dict[str
         "config_text": config_text,
         "certs": cfg.certs is not None,
         "monitor": cfg.monitor.configured,
+        "monitor_schedule": f"*/{MONITOR_EVERY} {MONITOR_HOURS[0]}-{MONITOR_HOURS[1]} * * *",
+        "monitor_extra": monitor_extra_runs(cfg.monitor),
         "state_dir": str(cfg.state_dir),
         "certs_minute": minute,
     }
