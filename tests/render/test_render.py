@@ -130,3 +130,14 @@ def test_template_error_names_the_template(tmp_path: Path) -> None:
     (tmp_path / "relayd.conf.j2").write_text("{{ no_such_value }}\n")
     with pytest.raises(ConfigError, match="no_such_value"):
         _render("openbsd", tmp_path)
+
+
+def test_a_name_without_https_is_served_on_port_80_not_redirected() -> None:
+    # serve = []: there is no HTTPS server for the name, so a redirect would lead nowhere.
+    site = next(f.content for f in _render("debian") if f.path.endswith("sites-enabled/kissha"))
+    blocks = site.split("\nserver {")
+    plain = next(b for b in blocks if "server_name example.com;" in b)
+    assert "root /var/www/example.com;" in plain
+    assert "return 301" not in plain
+    served = next(b for b in blocks if "server_name example.org;" in b and "listen 80;" in b)
+    assert "return 301 https://$host$request_uri;" in served
