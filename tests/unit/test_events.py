@@ -8,7 +8,7 @@ from typing import Any
 from kissha.core import events
 from kissha.core.model import Pin, ProbeResult, Roles
 from kissha.core.policy import decide
-from kissha.core.report import RunReport
+from kissha.core.report import Outcome, RunReport
 from kissha.engine import state as statefile
 from tests.unit.test_policy import EVEN, cfg
 
@@ -42,12 +42,12 @@ def step(
     c = cfg(**top)
     d = decide(c, results, st.health, st.roles, now, st.pin)
     if d.roles is None:
-        outcome = "kept"
+        outcome = Outcome.KEPT
     elif st.roles is not None and d.roles != st.roles:
-        outcome = "changed"
+        outcome = Outcome.CHANGED
     else:
-        outcome = "unchanged"
-    report = RunReport(now, False, results, d, st.roles, outcome=outcome, checked=True)
+        outcome = Outcome.UNCHANGED
+    report = RunReport(now, False, tuple(results), d, st.roles, outcome=outcome, checked=True)
     seq = st.seq
     events.fold_run(c, st, report)
     st.last_run = {"time": now}
@@ -174,7 +174,9 @@ def test_records_only_changes_keep_the_master_and_say_why() -> None:
     def changed(now: float, previous: Roles | None) -> list[dict[str, Any]]:
         d = decide(c, up, st.health, st.roles, now, st.pin)
         seq = st.seq
-        events.fold_run(c, st, RunReport(now, False, up, d, previous, outcome="changed"))
+        events.fold_run(
+            c, st, RunReport(now, False, tuple(up), d, previous, outcome=Outcome.CHANGED)
+        )
         return [e for e in st.events if e["id"] > seq]
 
     # The operator edited an address in the config: the zone files follow, roles stay.
@@ -284,7 +286,7 @@ def test_a_failed_run_still_records_health_and_node_events_but_not_roles() -> No
     for i in range(3):
         now = EVEN + 60 * (i + 1)
         d = decide(c, down, st.health, st.roles, now, st.pin)
-        report = RunReport(now, False, down, d, st.roles)
+        report = RunReport(now, False, tuple(down), d, st.roles)
         events.fold_run(c, st, report, failed=True)
         events.fold_error(st, "foo.zone:3: a marked CNAME", now)
     assert kinds(st.events) == ["error", "node-down"]

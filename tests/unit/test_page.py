@@ -350,7 +350,7 @@ def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(page.history, "record", boom)
-    report = RunReport(NOW, False, [], Decision(Roles("fishfinger", "blowfish")), None)
+    report = RunReport(NOW, False, (), Decision(Roles("fishfinger", "blowfish")), None)
     assert page.publish(config(tmp_path), report, State()) == [
         "page: internal error: RuntimeError: boom"
     ]

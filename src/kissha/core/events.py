@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kissha.core.model import FAMILIES, NodeHealth, ProbeResult, Roles
 from kissha.core.policy import update_health, week_number
+from kissha.core.report import Outcome
 
 if TYPE_CHECKING:
     from kissha.config import Config
@@ -158,11 +159,11 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         st.close_problem("all-down")
     if failed:
         pass
-    elif report.outcome == "rolled-back":
+    elif report.outcome == Outcome.ROLLED_BACK:
         st.add_event(now, "rollback", report.message)
         st.rollbacks += 1
-    elif roles is not None and report.outcome in ("changed", "unchanged"):
-        if report.outcome == "changed":
+    elif roles is not None and report.outcome in (Outcome.CHANGED, Outcome.UNCHANGED):
+        if report.outcome == Outcome.CHANGED:
             _fold_change(st, report, roles, planned)
         st.roles = roles
         if decision.preferred:
