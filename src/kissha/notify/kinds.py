@@ -20,6 +20,8 @@ KINDS = (
     "cert-failed",
     "error",
 )
+# Master changes: a run's last one leads its notice (a failover then a failback...).
+MASTER_CHANGES = ("failover", "failback", "rotation")
 # Off by default: the weekly swap (news every Monday is noise) and standby-only changes.
 DEFAULT_EVENTS = frozenset(KINDS) - {"rotation", "records"}
 # About the whole site: every node sees them, so by default only the master tells.

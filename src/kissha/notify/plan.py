@@ -15,12 +15,18 @@ from typing import Any
 
 from kissha import ownfile as of
 from kissha.notify import render
-from kissha.notify.kinds import CLUSTER, PROBLEM_KIND, SEVERITIES, SEVERITY, kind_of
+from kissha.notify.kinds import (
+    CLUSTER,
+    MASTER_CHANGES,
+    PROBLEM_KIND,
+    SEVERITIES,
+    SEVERITY,
+    kind_of,
+)
 
 HOUR = 3600.0
 BACKOFF_FIRST = 30.0
 BACKOFF_MAX = HOUR
-MASTER_CHANGES = ("failover", "failback", "rotation")
 NODE_LEVEL = ("node-down", "node-up", "family-down", "family-up")
 
 
