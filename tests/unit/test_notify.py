@@ -4,13 +4,14 @@ reminders, rendering, and the mail and webhook bodies."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kissha.config import Config
-from kissha.core.model import NodeHealth, Roles
+from kissha.core.model import Event, NodeHealth, Roles
 from kissha.engine import state as statefile
 from kissha.notify import deliver, plan, render
 from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
@@ -33,8 +34,10 @@ def ctx(node: str = "blowfish", now: float = EVEN) -> render.Context:
     return render.Context(notify_cfg(), node, now, None, st)
 
 
-def ev(id: int, kind: str, time: float = EVEN, **extra: Any) -> dict[str, Any]:
-    return {"id": id, "time": time, "kind": kind, "message": f"{kind} {id}", **extra}
+def ev(id: int, kind: str, time: float = EVEN, **extra: Any) -> Event:
+    return Event.from_json(
+        {"id": id, "time": time, "kind": kind, "message": f"{kind} {id}", **extra}
+    )
 
 
 FAILOVER_RUN = [
@@ -149,7 +152,7 @@ def test_without_failover_in_the_filter_the_node_down_goes_alone() -> None:
 
 
 def test_events_of_different_runs_are_not_folded() -> None:
-    evs = [ev(1, "node-down", node="fishfinger"), {**FAILOVER_RUN[1], "time": EVEN + 60}]
+    evs = [ev(1, "node-down", node="fishfinger"), replace(FAILOVER_RUN[1], time=EVEN + 60)]
     assert [n["id"] for n in plan.notices(evs, ALL, None, ctx())] == ["e1", "e2"]
 
 

@@ -208,7 +208,7 @@ def check_state(s: statefile.State) -> None:
     text = json.dumps(doc, allow_nan=False)
     assert statefile.State.from_json(json.loads(text)).to_json() == doc
     for e in s.events:
-        iso(e["time"])
+        iso(e.time)
         kind_of(e)
     for p in s.problems.values():
         iso(p["since"])

@@ -35,7 +35,7 @@ def test_events_are_bounded(tmp_path: Path) -> None:
     for i in range(statefile.MAX_EVENTS + 50):
         st.add_event(float(i), "x", str(i))
     assert len(st.events) == statefile.MAX_EVENTS
-    assert st.events[0]["message"] == "50"
+    assert st.events[0].message == "50"
 
 
 def test_corrupt_state_is_set_aside_and_a_fresh_start_made(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ error). Notifications are sent from these events, so each is told once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from kissha.core.model import FAMILIES, NodeHealth, ProbeResult, Roles
+from kissha.core.model import FAMILIES, Event, NodeHealth, ProbeResult, Roles
 from kissha.core.policy import update_health, week_number
 from kissha.core.report import Outcome
 
@@ -97,7 +97,9 @@ def down_families(st: State, node: str) -> list[str]:
     return [f for f, h in st.families.get(node, {}).items() if not h.up]
 
 
-def change_cause(previous: Roles, health: Mapping[str, NodeHealth], planned: bool) -> str:
+def change_cause(
+    previous: Roles, health: Mapping[str, NodeHealth], planned: bool
+) -> Literal["failover", "rotation", "failback"]:
     """Why the master changed, which is the event's kind and its counter (only a health
     failover is news that should page someone):
 
@@ -190,15 +192,15 @@ def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> N
     if any(f.stage == "verify" for f in report.failed):
         st.rollbacks += 1
     if previous is not None and previous.master != roles.master:
-        cause = change_cause(previous, report.decision.health, planned)
-        extra: dict[str, Any] = {"cause": cause, "from": previous.master, "to": roles.master}
-        if cause == "failover":
+        change = change_cause(previous, report.decision.health, planned)
+        extra: dict[str, Any] = {"cause": change, "from": previous.master, "to": roles.master}
+        if change == "failover":
             extra["reason"] = reason(report.probes, previous.master)
         message = f"master {previous.master} -> {roles.master}, standby {roles.standby}; {n}"
-        st.add_event(now, cause, message, zones=zones, standby=roles.standby, **extra, **failed)
-        if cause == "failover":
+        st.add_event(now, change, message, zones=zones, standby=roles.standby, **extra, **failed)
+        if change == "failover":
             st.failovers += 1
-        elif cause == "failback":
+        elif change == "failback":
             st.failbacks += 1
         else:
             st.rotations += 1
@@ -243,7 +245,7 @@ def _planned(
         return False
     if config.rotation == "weekly" and week_number(float(last_time)) != week_number(now):
         return True
-    return any(e.get("kind") in PIN_KINDS and e.get("time", 0) > last_time for e in st.events)
+    return any(e.kind in PIN_KINDS and e.time > last_time for e in st.events)
 
 
 def fold_certs(st: State, results: Sequence[ProbeResult], now: float) -> None:
@@ -280,7 +282,7 @@ def fold_zone_problems(st: State, problems: Sequence[str], now: float) -> None:
         st.close_problem(key)
 
 
-def fold_error(st: State, message: str, now: float) -> dict[str, Any] | None:
+def fold_error(st: State, message: str, now: float) -> Event | None:
     """A run that failed: one event per distinct error until a run gets through again."""
     return st.open_problem(now, "error:" + _digest(message), "error", message)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kissha.config import Config, ZoneRef
 from kissha.core import events
-from kissha.core.model import Decision, Node, ProbeResult, Roles
+from kissha.core.model import Decision, EventKind, Node, ProbeResult, Roles
 from kissha.core.policy import decide
 from kissha.core.report import ApplyReport, Outcome, RunReport, ZoneFailure
 from kissha.core.zonefile import ZonePlan, plan_unchanged, plan_zone
@@ -332,7 +332,7 @@ class _Effects(abc.ABC):
         keeps this run from changing anything: it still probes and tells)."""
 
     @abc.abstractmethod
-    def event(self, st: statefile.State, now: float, kind: str, text: str) -> None: ...
+    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None: ...
 
     def probe_context(self) -> ProbeContext:
         """Gemini certificates first seen (TOFU): a dry run reads them, never writes."""
@@ -384,7 +384,7 @@ class _Live(_Effects):
         except KisshaError as exc:
             return [], exc
 
-    def event(self, st: statefile.State, now: float, kind: str, text: str) -> None:
+    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None:
         st.add_event(now, kind, text)
 
     def watch(self) -> Watch | None:
@@ -465,7 +465,7 @@ class _Dry(_Effects):
             warnings.append("an interrupted run left a journal: a real run undoes it first")
         return [], None
 
-    def event(self, st: statefile.State, now: float, kind: str, text: str) -> None:
+    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None:
         pass
 
     def watch(self) -> Watch | None:

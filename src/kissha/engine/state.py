@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kissha import ownfile as of
-from kissha.core.model import FAMILIES, NodeHealth, Pin, Roles
+from kissha.core.model import FAMILIES, Event, EventKind, NodeHealth, Pin, Roles
 from kissha.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class State:
     health: dict[str, NodeHealth] = field(default_factory=dict)
     roles: Roles | None = None
     pin: Pin | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     last_run: dict[str, Any] = field(default_factory=dict)
     # Counted for ever (events are trimmed): kissha_failovers_total (health failovers
     # only), kissha_failbacks_total, kissha_rotations_total, kissha_rollbacks_total.
@@ -47,16 +47,16 @@ class State:
     # Split brain seen by watch_nameservers, not yet long enough to report: {"since": t}.
     watch: dict[str, Any] = field(default_factory=dict)
 
-    def add_event(self, time: float, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    def add_event(self, time: float, kind: EventKind, message: str, **extra: Any) -> Event:
         self.seq += 1
-        event = {"id": self.seq, "time": round(time, 3), "kind": kind, "message": message, **extra}
+        event = Event(self.seq, round(time, 3), kind, message, extra)
         self.events.append(event)
         del self.events[:-MAX_EVENTS]
         return event
 
     def open_problem(
-        self, time: float, key: str, kind: str, message: str, **extra: Any
-    ) -> dict[str, Any] | None:
+        self, time: float, key: str, kind: EventKind, message: str, **extra: Any
+    ) -> Event | None:
         """Open a problem and add its event; None (no event) if it is already open."""
         if key in self.problems:
             return None
@@ -94,7 +94,7 @@ class State:
             },
             "problems": self.problems,
             "watch": self.watch,
-            "events": self.events,
+            "events": [e.to_json() for e in self.events],
         }
 
     @classmethod
@@ -110,7 +110,7 @@ class State:
             _event(e, f"events[{i}]")
             for i, e in enumerate(of.seq(data.get("events", []), "events"))
         ][-MAX_EVENTS:]
-        seq = max([of.count(data.get("seq", 0), "seq"), *(e.get("id", 0) for e in events)])
+        seq = max([of.count(data.get("seq", 0), "seq"), *(e.id for e in events)])
         watch = of.opt_obj(data, "watch", "")
         if "since" in watch:
             of.timestamp(watch["since"], "watch.since")
@@ -211,7 +211,7 @@ def _fields(e: dict[str, Any], where: str) -> None:
                 of.text(x, f"{where}.{key}")
 
 
-def _event(raw: Any, where: str) -> dict[str, Any]:
+def _event(raw: Any, where: str) -> Event:
     e = dict(of.obj(raw, where))
     # Events written before notifications have no id: 0, never above a channel's cursor.
     e["id"] = of.count(e.get("id", 0), f"{where}.id")
@@ -221,7 +221,7 @@ def _event(raw: Any, where: str) -> dict[str, Any]:
     _fields(e, where)
     if kind == "failover" and e.get("cause") in _OLD_CAUSES:
         e["kind"] = e["cause"]
-    return e
+    return Event.from_json(e)
 
 
 def _problem(raw: Any, where: str) -> dict[str, Any]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kissha.core.model import Event
+
 # Stable names, documented in the README's table; a channel's `events` filter uses them.
 KINDS = (
     "failover",
@@ -62,11 +67,11 @@ SEVERITIES = ("info", "warning", "critical")
 PROBLEM_KIND = {"zone-invalid": "error"}
 
 
-def kind_of(event: dict[str, object]) -> str | None:
+def kind_of(event: Event) -> str | None:
     """The notification kind of a state event; None for events never notified (pin...)."""
-    kind = str(event.get("kind"))
+    kind = event.kind
     if kind == "failover":  # older states: every master change a "failover" with a cause
-        return str(event.get("cause") or "failover")
+        return str(event.fields.get("cause") or "failover")
     if kind == "zone-invalid":
         return "error"
     return kind if kind in KINDS else None

@@ -11,6 +11,7 @@ from kissha.notify.kinds import MASTER_CHANGES
 
 if TYPE_CHECKING:
     from kissha.config import Config
+    from kissha.core.model import Event
     from kissha.core.report import RunReport
     from kissha.engine.state import State
 
@@ -116,20 +117,20 @@ WORDS: dict[str, Words] = {
 }
 
 
-def _leading(kind: str, events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+def _leading(kind: str, events: Sequence[Event]) -> Event:
     """The event a notice is about: the last master change of a run, else the first."""
     return events[-1] if kind in MASTER_CHANGES else events[0]
 
 
-def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+def title(kind: str, events: Sequence[Event], ctx: Context) -> str:
     """``kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: ...)``."""
     main = _leading(kind, events)
     values = {
-        "message": str(main.get("message", "")),
-        "from": main.get("from"),
-        "to": main.get("to"),
-        "node": main.get("node"),
-        "why": main.get("reason") or "it is down",
+        "message": main.message,
+        "from": main.fields.get("from"),
+        "to": main.fields.get("to"),
+        "node": main.fields.get("node"),
+        "why": main.fields.get("reason") or "it is down",
         "me": ctx.node,
     }
     text = WORDS.get(kind, UNLISTED).title.format_map(values)
@@ -138,8 +139,8 @@ def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
     return one_line(f"kissha: {text}")
 
 
-def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
-    main = _leading(kind, events)
+def hint(kind: str, events: Sequence[Event], ctx: Context) -> str:
+    main = _leading(kind, events).fields
     values = {
         "old": main.get("from", "?"),
         "new": main.get("to", "?"),
@@ -152,13 +153,11 @@ def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
     return words.causes.get(str(main.get("cause")), words.hint).format(**values)
 
 
-def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+def body(kind: str, events: Sequence[Event], ctx: Context) -> str:
     """What happened, what the run saw, what to do."""
-    out = [f"{iso(float(e.get('time', 0)))}  {e.get('kind')}: {_line(e)}" for e in events]
+    out = [f"{iso(e.time)}  {e.kind}: {_line(e.message)}" for e in events]
     report, st = ctx.report, ctx.state
-    ran_now = report is not None and any(
-        abs(float(e.get("time", 0)) - report.now) < 0.001 for e in events
-    )
+    ran_now = report is not None and any(abs(e.time - report.now) < 0.001 for e in events)
     out.append("")
     if st.roles is not None:
         out.append(f"now: master {st.roles.master}, standby {st.roles.standby}")
@@ -172,13 +171,13 @@ def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
     text = hint(kind, events, ctx)
     if text:
         out += ["", f"what to do: {text}"]
-    ids = ", ".join(str(e.get("id")) for e in events if e.get("id") is not None)
+    ids = ", ".join(str(e.id) for e in events)
     out += ["", f"-- kissha on {ctx.node}" + (f" (event {ids})" if ids else "")]
     return "\n".join(out) + "\n"
 
 
-def _line(event: Mapping[str, Any]) -> str:
-    return one_line(str(event.get("message", "")), MAX_MESSAGE_LINE)
+def _line(message: object) -> str:
+    return one_line(str(message), MAX_MESSAGE_LINE)
 
 
 def probe_lines(report: RunReport) -> list[str]:
@@ -204,7 +203,10 @@ def reminder(problems: Sequence[Mapping[str, Any]], ctx: Context) -> tuple[str, 
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     head = f"kissha: still open since {iso(float(first['since']))}: {first['message']}{more}"
     out = [f"{len(problems)} problem(s) still open, seen from {ctx.node}:", ""]
-    out += [f"since {iso(float(p['since']))}  {p['kind']}: {_line(p)}" for p in problems]
+    out += [
+        f"since {iso(float(p['since']))}  {p['kind']}: {_line(p.get('message', ''))}"
+        for p in problems
+    ]
     st = ctx.state
     if st.roles is not None:
         out += ["", f"now: master {st.roles.master}, standby {st.roles.standby}"]
