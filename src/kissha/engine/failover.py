@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import logging
 import os
@@ -136,7 +135,7 @@ def run(
 
     A dry run is the same run through other effects, chosen here once: it reads what a
     real run reads and writes nothing (_Dry)."""
-    effects: _Effects = _Dry(config) if dry_run else _Live(config, server)
+    effects: _Live | _Dry = _Dry(config) if dry_run else _Live(config, server)
     with effects.lock():
         return _run(config, now, effects, prober)
 
@@ -188,7 +187,7 @@ class _Draft:
         )
 
 
-def _run(config: Config, now: float, effects: _Effects, prober: Prober | None) -> RunReport:
+def _run(config: Config, now: float, effects: _Live | _Dry, prober: Prober | None) -> RunReport:
     t0 = time.monotonic()
     # The zones to manage are known before any probe leaves the machine.
     from kissha.engine.zones import managed_zones
@@ -258,7 +257,7 @@ def _plan_and_apply(
     config: Config,
     refs: Sequence[ZoneRef],
     draft: _Draft,
-    effects: _Effects,
+    effects: _Live | _Dry,
     now: float,
     t2: float,
 ) -> None:
@@ -311,28 +310,15 @@ def _why(head: str, failed: Sequence[ZoneFailure]) -> str:
     return f"{head}: {names(verify)}" if verify else head
 
 
-class _Effects(abc.ABC):
+class _Effects:
     """What a run does outside itself: the lock, the state, the DNS server, tofu.json,
-    scans.json and the outputs. _Live does it; _Dry reads the same and writes nothing."""
+    scans.json and the outputs. _Live does it; _Dry reads the same and writes nothing.
+    (The run takes ``_Live | _Dry``: mypy checks that both have every step.)"""
 
     dry: bool
 
     def __init__(self, config: Config) -> None:
         self.config = config
-
-    @abc.abstractmethod
-    def lock(self) -> contextlib.AbstractContextManager[object]: ...
-
-    @abc.abstractmethod
-    def load_state(self) -> tuple[statefile.State, str | None]: ...
-
-    @abc.abstractmethod
-    def recover(self, warnings: list[str]) -> tuple[list[str], KisshaError | None]:
-        """Finish or undo what an interrupted run left: (what was done, the error that
-        keeps this run from changing anything: it still probes and tells)."""
-
-    @abc.abstractmethod
-    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None: ...
 
     def probe_context(self) -> ProbeContext:
         """Gemini certificates first seen (TOFU): a dry run reads them, never writes."""
@@ -340,25 +326,8 @@ class _Effects(abc.ABC):
 
         return ProbeContext.load(self.config.state_dir, readonly=self.dry)
 
-    @abc.abstractmethod
-    def watch(self) -> Watch | None: ...
-
-    @abc.abstractmethod
-    def keep(self, context: ProbeContext) -> None: ...
-
     def scan_cache(self) -> ScanCache:
         return ScanCache.load(self.config.state_dir, readonly=self.dry)
-
-    @abc.abstractmethod
-    def apply(self, draft: _Draft, unchanged: list[ZonePlan], cache: ScanCache) -> None:
-        """Serve the plans of ``draft``; ``unchanged``: the zones with nothing to change."""
-
-    @abc.abstractmethod
-    def failed(self, st: statefile.State, report: RunReport, exc: Exception) -> None: ...
-
-    @abc.abstractmethod
-    def finish(self, st: statefile.State, report: RunReport) -> RunReport:
-        """After a run that got through: the state saved, the outputs told."""
 
 
 class _Live(_Effects):
@@ -375,6 +344,8 @@ class _Live(_Effects):
         return statefile.load(self.config.state_dir)
 
     def recover(self, warnings: list[str]) -> tuple[list[str], KisshaError | None]:
+        """Finish or undo what an interrupted run left: (what was done, the error that
+        keeps this run from changing anything: it still probes and tells)."""
         if self._server is None:
             from kissha.dns import server_for
 
@@ -428,6 +399,7 @@ class _Live(_Effects):
         _failed(self.config, st, report, exc)
 
     def finish(self, st: statefile.State, report: RunReport) -> RunReport:
+        """After a run that got through: the state saved, the outputs told."""
         config = self.config
         _remember(config, st, report)
         try:
