@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kissha.config import Config
-from kissha.core.model import Event, NodeHealth, Roles
+from kissha.core.model import Event, NodeHealth, Problem, Roles
 from kissha.engine import state as statefile
 from kissha.notify import deliver, plan, render
 from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
@@ -220,14 +220,12 @@ def test_zone_invalid_is_an_error_and_pins_are_never_told() -> None:
 # -- reminders -------------------------------------------------------------------------
 
 
-def problems() -> dict[str, dict[str, Any]]:
+def problems() -> dict[str, Problem]:
     return {
-        "node-down:fishfinger": {
-            "kind": "node-down",
-            "since": EVEN,
-            "message": "fishfinger is down: https/ipv4: refused",
-        },
-        "zone-invalid:abc": {"kind": "zone-invalid", "since": EVEN + 5, "message": "x.zone bad"},
+        "node-down:fishfinger": Problem(
+            "node-down", EVEN, "fishfinger is down: https/ipv4: refused"
+        ),
+        "zone-invalid:abc": Problem("zone-invalid", EVEN + 5, "x.zone bad"),
     }
 
 

@@ -211,7 +211,7 @@ def check_state(s: statefile.State) -> None:
         iso(e.time)
         kind_of(e)
     for p in s.problems.values():
-        iso(p["since"])
+        iso(p.since)
     if s.pin is not None and s.pin.until is not None:
         iso(s.pin.until)
     grid = timeline.Grid.over(EVEN - 3 * 86400, EVEN, 900)

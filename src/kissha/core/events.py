@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from kissha.core.model import FAMILIES, Event, NodeHealth, ProbeResult, Roles
+from kissha.core.model import FAMILIES, Event, NodeHealth, ProbeResult, Problem, Roles
 from kissha.core.policy import update_health, week_number
 from kissha.core.report import Outcome
 
@@ -144,12 +144,7 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         message = f"{name} is down{only}: {why}"
         extra: dict[str, Any] = {"node": name, "families": fams, "reason": why}
         st.add_event(now, "node-down", message, **extra)
-        st.problems[f"node-down:{name}"] = {
-            "kind": "node-down",
-            "since": round(now, 3),
-            "message": message,
-            **extra,
-        }
+        st.problems[f"node-down:{name}"] = Problem("node-down", round(now, 3), message, extra)
     last_time = st.last_run.get("time")
     planned = _planned(config, st, now, last_time, decision.preferred)
     st.health = dict(decision.health)

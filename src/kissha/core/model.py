@@ -168,3 +168,27 @@ class Event:
             str(data["message"]),
             {k: v for k, v in data.items() if k not in EVENT_MEMBERS},
         )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem open since ``since`` (every node down, a node down, a certificate close
+    to expiry, a zone that fails validation, an error): its event was told when it
+    opened, reminders follow while it stays open. ``fields`` as in Event."""
+
+    kind: str
+    since: float
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "since": self.since, "message": self.message, **self.fields}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Problem:
+        """From a problem's JSON object, whose shape the caller checked (engine/state.py)."""
+        fields = {k: v for k, v in data.items() if k not in PROBLEM_MEMBERS}
+        return cls(str(data["kind"]), data["since"], str(data["message"]), fields)
+
+
+PROBLEM_MEMBERS = ("kind", "since", "message")

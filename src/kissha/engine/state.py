@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kissha import ownfile as of
-from kissha.core.model import FAMILIES, Event, EventKind, NodeHealth, Pin, Roles
+from kissha.core.model import FAMILIES, Event, EventKind, NodeHealth, Pin, Problem, Roles
 from kissha.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ class State:
     # Debounced health per node and address family (same thresholds as the nodes').
     families: dict[str, dict[str, NodeHealth]] = field(default_factory=dict)
     # Open problems by key ("node-down:fishfinger", "cert-expiring:blowfish/https"...):
-    # {"kind", "since", "message", ...}; an event is added when one opens, none while it
-    # stays open, so a problem is reported once and reminded about, not every run.
-    problems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # an event is added when one opens, none while it stays open, so a problem is
+    # reported once and reminded about, not every run.
+    problems: dict[str, Problem] = field(default_factory=dict)
     # Split brain seen by watch_nameservers, not yet long enough to report: {"since": t}.
     watch: dict[str, Any] = field(default_factory=dict)
 
@@ -60,7 +60,7 @@ class State:
         """Open a problem and add its event; None (no event) if it is already open."""
         if key in self.problems:
             return None
-        self.problems[key] = {"kind": kind, "since": round(time, 3), "message": message, **extra}
+        self.problems[key] = Problem(kind, round(time, 3), message, extra)
         return self.add_event(time, kind, message, **extra)
 
     def close_problem(self, key: str) -> bool:
@@ -92,7 +92,7 @@ class State:
                 n: {f: _health_json(h) for f, h in fams.items()}
                 for n, fams in self.families.items()
             },
-            "problems": self.problems,
+            "problems": {k: p.to_json() for k, p in self.problems.items()},
             "watch": self.watch,
             "events": [e.to_json() for e in self.events],
         }
@@ -224,13 +224,13 @@ def _event(raw: Any, where: str) -> Event:
     return Event.from_json(e)
 
 
-def _problem(raw: Any, where: str) -> dict[str, Any]:
+def _problem(raw: Any, where: str) -> Problem:
     p = of.obj(raw, where)
     of.text(p.get("kind"), f"{where}.kind")
     of.timestamp(p.get("since"), f"{where}.since")
     of.text(p.get("message"), f"{where}.message")
     _fields(p, where)
-    return p
+    return Problem.from_json(p)
 
 
 def _last_run(r: dict[str, Any]) -> dict[str, Any]:

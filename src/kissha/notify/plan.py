@@ -25,7 +25,7 @@ from kissha.notify.kinds import (
 )
 
 if TYPE_CHECKING:
-    from kissha.core.model import Event
+    from kissha.core.model import Event, Problem
 
 HOUR = 3600.0
 BACKOFF_FIRST = 30.0
@@ -187,14 +187,13 @@ def _runs(events: Sequence[Event]) -> list[list[Event]]:
     return groups
 
 
-def problem_kind(problem: Mapping[str, Any]) -> str:
-    kind = str(problem.get("kind"))
-    return PROBLEM_KIND.get(kind, kind)
+def problem_kind(problem: Problem) -> str:
+    return PROBLEM_KIND.get(problem.kind, problem.kind)
 
 
 def reminder(
     box: Box,
-    problems: Mapping[str, Mapping[str, Any]],
+    problems: Mapping[str, Problem],
     allowed: frozenset[str],
     may_send: Mapping[str, bool] | None,
     interval: float,
@@ -219,7 +218,7 @@ def reminder(
         return None
     for key in mine:
         box.reminded[key] = ctx.now
-    ordered = sorted(mine.values(), key=lambda p: float(p.get("since", 0)))
+    ordered = sorted(mine.values(), key=lambda p: float(p.since))
     head, text = render.reminder(ordered, ctx)
     return {
         "id": f"r{ctx.now:.3f}",
@@ -232,7 +231,7 @@ def reminder(
         "title": head,
         "text": text,
         "events": [],
-        "fields": {"problems": [p.get("message") for p in ordered]},
+        "fields": {"problems": [p.message for p in ordered]},
     }
 
 

@@ -11,7 +11,7 @@ from kissha.notify.kinds import MASTER_CHANGES
 
 if TYPE_CHECKING:
     from kissha.config import Config
-    from kissha.core.model import Event
+    from kissha.core.model import Event, Problem
     from kissha.core.report import RunReport
     from kissha.engine.state import State
 
@@ -176,7 +176,7 @@ def body(kind: str, events: Sequence[Event], ctx: Context) -> str:
     return "\n".join(out) + "\n"
 
 
-def _line(message: object) -> str:
+def _line(message: str) -> str:
     return one_line(str(message), MAX_MESSAGE_LINE)
 
 
@@ -197,16 +197,13 @@ def probe_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def reminder(problems: Sequence[Mapping[str, Any]], ctx: Context) -> tuple[str, str]:
+def reminder(problems: Sequence[Problem], ctx: Context) -> tuple[str, str]:
     """Title and body of a reminder of the problems still open."""
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    head = f"kissha: still open since {iso(float(first['since']))}: {first['message']}{more}"
+    head = f"kissha: still open since {iso(float(first.since))}: {first.message}{more}"
     out = [f"{len(problems)} problem(s) still open, seen from {ctx.node}:", ""]
-    out += [
-        f"since {iso(float(p['since']))}  {p['kind']}: {_line(p.get('message', ''))}"
-        for p in problems
-    ]
+    out += [f"since {iso(float(p.since))}  {p.kind}: {_line(p.message)}" for p in problems]
     st = ctx.state
     if st.roles is not None:
         out += ["", f"now: master {st.roles.master}, standby {st.roles.standby}"]
