@@ -173,6 +173,16 @@ def test_rotation_is_off_by_default() -> None:
     assert n["kind"] == "rotation"
 
 
+def test_every_kind_told_is_an_event_kissha_writes_and_has_its_words() -> None:
+    from typing import get_args
+
+    from kissha.core.model import EventKind
+
+    assert set(KINDS) <= set(get_args(EventKind))
+    # Every kind told has its title and advice; UNLISTED is for kinds no version tells.
+    assert set(render.WORDS) == set(KINDS)
+
+
 def test_each_kind_of_change_has_its_own_kind_title_and_hint() -> None:
     move = {"from": "fishfinger", "to": "blowfish"}
     evs = [
