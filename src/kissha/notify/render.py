@@ -37,10 +37,10 @@ def one_line(text: str, limit: int = MAX_TITLE) -> str:
 
 @dataclass(frozen=True)
 class Words:
-    """How the notifications of one event kind read: the title after "kissha: ", and
-    what to do, both templates of the leading event's members ({from}, {to}, {node},
-    {message}, {why}: its reason) and of the sender ({me}); hints may also name {old},
-    {new}, {family} and {oks} (successes_before_promotion), "?" when absent."""
+    """How the notifications of one event kind read. ``title`` (after "kissha: ") is a
+    template of the leading event's {message}, {from}, {to}, {node} and {why} (its
+    reason) and of the sender {me}; ``hint`` (what to do) of {old}, {new}, {node},
+    {family} ("?" when the event lacks them), {me} and {oks} (successes_before_promotion)."""
 
     title: str
     hint: str
@@ -48,8 +48,8 @@ class Words:
     causes: Mapping[str, str] = field(default_factory=dict)
 
 
-# Kinds not in the table (node-down, family-down, family-up...) say it all in their
-# message, and have no advice.
+# A kind no version of the table knows (a state written by another version): its
+# message says it, with no advice.
 UNLISTED = Words("{message}", "")
 WORDS: dict[str, Words] = {
     "failover": Words(
