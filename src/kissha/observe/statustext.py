@@ -137,7 +137,8 @@ def as_json(report: Report) -> dict[str, Any]:
             "health": dict(obs.health),
             "last_run": None if obs.last_run is None else iso(obs.last_run),
             "last_run_age": None if obs.last_run is None else round(obs.now - obs.last_run, 1),
-            "events": [e.to_json() for e in obs.events],
+            # members in state.json's (sorted) order, whichever run added the event
+            "events": [dict(sorted(e.to_json().items())) for e in obs.events],
         },
         "checks": None
         if obs.checks is None
