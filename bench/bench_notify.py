@@ -33,6 +33,7 @@ from bench_failover import (
 )
 
 from kissha import config as configmod
+from kissha.core.model import Event
 from kissha.engine.state import State
 from kissha.notify import deliver, plan, render
 from lab.sink import Sink
@@ -80,8 +81,8 @@ def bench_delivery(site: LoopbackSite, sink: Sink, repeat: int) -> list[str]:
     cfg = configmod.load(config_variant(site, "deliver", notify_keys(sink.smtp, sink.http)))
     assert cfg.notify is not None
     st = State()
-    event = {"id": 1, "time": NOW, "kind": "node-down", "node": "fishfinger"}
-    event["message"] = "fishfinger is down: https/ipv4 connection refused"
+    message = "fishfinger is down: https/ipv4 connection refused"
+    event = Event(1, NOW, "node-down", message, {"node": "fishfinger"})
     ctx = render.Context(cfg, "fishfinger", NOW, None, st)
     notice = plan.notice("node-down", [event], ctx)
     jobs = [(channel, [notice]) for channel in cfg.notify.channels]

@@ -10,9 +10,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kissha import __version__, exits
 from kissha.errors import KisshaError, UsageError
@@ -36,6 +36,10 @@ examples:
 )
 
 
+if TYPE_CHECKING:  # argparse's own type for what add_subparsers returns
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kissha",
@@ -53,7 +57,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="log details and show tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # argparse only: each command's own module is imported when the command runs
+    from kissha.certs.command import add_parsers as certs
+    from kissha.deploy.command import add_parser as deploy
+    from kissha.deploy.command import add_publish_parser as publish
+    from kissha.monitor.command import add_parser as monitor
+    from kissha.render.command import add_parser as render
+    from kissha.render.init import add_parser as init
 
+    # In the order of `kissha --help`.
+    adders: tuple[Callable[[Subparsers], None], ...] = (
+        _add_failover,
+        _add_daemon,
+        _add_check_config,
+        _add_pin,
+        _add_status,
+        _add_page,
+        certs,
+        monitor,
+        render,
+        init,
+        deploy,
+        publish,
+    )
+    for add in adders:
+        add(sub)
+    return p
+
+
+def _add_failover(sub: Subparsers) -> None:
+    """kissha failover: one run, for cron."""
     f = sub.add_parser(
         "failover",
         help="probe the nodes and point the marked records at the right ones",
@@ -82,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         help="pretend it is this time (drills, tests), e.g. 2026-01-05T00:00:00Z",
     )
 
+
+def _add_daemon(sub: Subparsers) -> None:
+    """kissha daemon: failover rounds in a loop."""
     dm = sub.add_parser(
         "daemon",
         help="run failover rounds in a loop (seconds instead of cron's minutes)",
@@ -100,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log a line for every round, quiet or not"
     )
 
+
+def _add_check_config(sub: Subparsers) -> None:
+    """kissha check-config."""
     c = sub.add_parser(
         "check-config",
         help="validate the config and scan the zones",
@@ -113,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _add_pin(sub: Subparsers) -> None:
+    """kissha pin and kissha unpin."""
     pin = sub.add_parser(
         "pin",
         help="make a node master regardless of rotation",
@@ -129,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("unpin", help="remove a pin", description="Remove a pin set by 'kissha pin'.")
 
+
+def _add_status(sub: Subparsers) -> None:
+    """kissha status: what every nameserver answers."""
     st = sub.add_parser(
         "status",
         help="what every nameserver answers: split brain, stale state (also for Nagios)",
@@ -160,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
 
+
+def _add_page(sub: Subparsers) -> None:
+    """kissha page: the status page once."""
     pg = sub.add_parser(
         "page",
         help="write the status page once (index.html and status.json)",
@@ -171,25 +219,6 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", type=Path, metavar="DIR", help="write here instead of [page] dir")
     pg.add_argument("--port", type=int, help="the nameservers' port (default: [page] port, 53)")
     pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
-    from kissha.certs.command import add_parsers as add_certs_parsers  # argparse only
-
-    add_certs_parsers(sub)
-
-    from kissha.monitor.command import add_parser as monitor_parser
-
-    monitor_parser(sub)
-    from kissha.render.command import add_parser as render_parser
-
-    render_parser(sub)
-    from kissha.render.init import add_parser as init_parser
-
-    init_parser(sub)
-    from kissha.deploy.command import add_parser as deploy_parser
-    from kissha.deploy.command import add_publish_parser
-
-    deploy_parser(sub)
-    add_publish_parser(sub)
-    return p
 
 
 def parse_duration(text: str) -> float:

@@ -93,9 +93,3 @@ class RunFailed(KisshaError):
         super().__init__(message)
         self.report = report
         self.exit_code = exit_code
-
-
-class StateError(KisshaError):
-    """The state file cannot be read or written."""
-
-    exit_code: int = Exit.INTERNAL

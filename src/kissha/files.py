@@ -7,7 +7,6 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from kissha.errors import LockHeld
@@ -145,9 +144,3 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[RunLock]:
-    with RunLock(path) as lock:
-        yield lock

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kissha.core.model import iso
-from kissha.core.report import RunReport
+from kissha.core.report import Outcome, RunReport
 from kissha.core.zonefile import diff
 
 JSON_SCHEMA = "kissha.failover/1"
@@ -55,7 +55,7 @@ def text(report: RunReport) -> str:
             f"plan: {len(report.plans)} of {report.zones_total} zone(s) change, {records} record(s)"
         )
         out.extend(_diffs(report))
-    elif d.roles is not None and report.outcome != "failed":
+    elif d.roles is not None and report.outcome != Outcome.FAILED:
         out.append(f"plan: nothing to change in {report.zones_total} zone(s)")
     if report.failed:
         out.append("")
@@ -99,7 +99,7 @@ def as_json(report: RunReport) -> dict[str, Any]:
         "schema": JSON_SCHEMA,
         "time": iso(report.now),
         "dry_run": report.dry_run,
-        "outcome": report.outcome,
+        "outcome": report.outcome.value,
         "exit_code": report.exit_code,
         "message": report.message,
         "probes": [
@@ -154,9 +154,9 @@ def as_json(report: RunReport) -> dict[str, Any]:
             {"zone": f.zone, "file": str(f.path), "stage": f.stage, "error": f.error}
             for f in report.failed
         ],
-        "recovered": report.recovered,
-        "warnings": report.warnings,
-        "problems": report.problems,
+        "recovered": list(report.recovered),
+        "warnings": list(report.warnings),
+        "problems": list(report.problems),
         "timings": {k: round(v, 4) for k, v in report.timings.items()},
         "apply": None
         if report.applied is None

@@ -244,7 +244,7 @@ def test_https_certificate_near_expiry_warns(
     assert r.warning == f"certificate expires in 3 days ({day})"
     assert quiet.ok and quiet.warning is None
     # The report shows the warning after the detail; JSON carries it too.
-    report = RunReport(time.time(), True, [r], Decision(None), None)
+    report = RunReport(time.time(), True, (r,), Decision(None), None)
     assert f"HTTP 200, text found; warning: certificate expires in 3 days ({day})" in output.text(
         report
     )

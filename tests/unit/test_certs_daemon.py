@@ -35,7 +35,7 @@ def test_certs_run_once_an_hour_beside_the_rounds(
         if len(rounds) == 5:
             daemon.stopping = True
         roles = Roles("fishfinger", "blowfish")
-        return RunReport(now, False, [], Decision(roles, {}), roles)
+        return RunReport(now, False, (), Decision(roles, {}), roles)
 
     def certs_runner(config: Config, now: float) -> Any:
         certs.append(threading.current_thread().name)

@@ -10,8 +10,9 @@ import pytest
 
 from kissha import config as configmod
 from kissha.config import Config
-from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
-from kissha.core.report import RunReport
+from kissha.core.model import Decision, Node, NodeHealth, ProbeResult, Roles
+from kissha.core.report import Outcome, RunReport
+from kissha.core.zonefile import ZonePlan, plan_zone
 from kissha.engine.daemon import Daemon, one_line
 from kissha.engine.failover import Prober
 from kissha.errors import LockHeld, ZoneError
@@ -28,12 +29,29 @@ def config_in(tmp_path: Path) -> Path:
 
 def report(exit_changed: bool) -> RunReport:
     roles = Roles("fishfinger", "blowfish")
-    r = RunReport(0.0, False, [], Decision(roles, {"fishfinger": NodeHealth()}), roles)
-    r.outcome = "changed" if exit_changed else "unchanged"
-    r.message = "1 zone(s) changed" if exit_changed else "every zone already points right"
-    if exit_changed:
-        r.plans = [object()]  # type: ignore[list-item]
-    return r
+    decision = Decision(roles, {"fishfinger": NodeHealth()})
+    if not exit_changed:
+        return RunReport(0.0, False, (), decision, roles, 1, (), Outcome.UNCHANGED, QUIET)
+    return RunReport(0.0, False, (), decision, roles, 1, (plan(),), Outcome.CHANGED, CHANGED)
+
+
+QUIET = "every zone already points right"
+CHANGED = "1 zone(s) changed"
+
+
+def plan() -> ZonePlan:
+    """A real change of one zone: www moves from blowfish to fishfinger."""
+    text = (
+        "$ORIGIN example.org.\n@ IN SOA ns. host. 1700000000 1h 15m 1w 1h\n"
+        "www 300 IN A 198.51.100.12 ; Enable failover\n"
+    )
+    nodes = {
+        "master": Node("fishfinger", "fishfinger.example.org", "198.51.100.11"),
+        "standby": Node("blowfish", "blowfish.example.org", "198.51.100.12"),
+    }
+    p = plan_zone("example.org.", Path("example.org.zone"), text, nodes, now=1.8e9)
+    assert p.changed
+    return p
 
 
 def test_rounds_survive_lock_errors_and_crashes(

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from kissha.core import events
-from kissha.core.model import Pin, ProbeResult, Roles
+from kissha.core.model import Event, Pin, ProbeResult, Roles
 from kissha.core.policy import decide
-from kissha.core.report import RunReport
+from kissha.core.report import Outcome, RunReport
 from kissha.engine import state as statefile
 from tests.unit.test_policy import EVEN, cfg
 
@@ -35,27 +35,25 @@ def probes(warning: str | None = None, **families: str) -> list[ProbeResult]:
     return out
 
 
-def step(
-    st: statefile.State, results: list[ProbeResult], now: float, **top: Any
-) -> list[dict[str, Any]]:
+def step(st: statefile.State, results: list[ProbeResult], now: float, **top: Any) -> list[Event]:
     """One run folded into st; the events it added."""
     c = cfg(**top)
     d = decide(c, results, st.health, st.roles, now, st.pin)
     if d.roles is None:
-        outcome = "kept"
+        outcome = Outcome.KEPT
     elif st.roles is not None and d.roles != st.roles:
-        outcome = "changed"
+        outcome = Outcome.CHANGED
     else:
-        outcome = "unchanged"
-    report = RunReport(now, False, results, d, st.roles, outcome=outcome, checked=True)
+        outcome = Outcome.UNCHANGED
+    report = RunReport(now, False, tuple(results), d, st.roles, outcome=outcome, checked=True)
     seq = st.seq
     events.fold_run(c, st, report)
     st.last_run = {"time": now}
-    return [e for e in st.events if e["id"] > seq]
+    return [e for e in st.events if e.id > seq]
 
 
-def kinds(evs: list[dict[str, Any]]) -> list[str]:
-    return [e["kind"] for e in evs]
+def kinds(evs: list[Event]) -> list[str]:
+    return [e.kind for e in evs]
 
 
 def test_a_failover_and_a_failback_with_their_causes() -> None:
@@ -65,12 +63,16 @@ def test_a_failover_and_a_failback_with_their_causes() -> None:
     assert step(st, down, EVEN + 60) == step(st, down, EVEN + 120) == []
     evs = step(st, down, EVEN + 180)
     assert kinds(evs) == ["node-down", "failover"]  # no family events: the node's says it
-    assert evs[0]["families"] == ["ipv4", "ipv6"]
-    assert evs[0]["message"] == (
+    assert evs[0].fields["families"] == ["ipv4", "ipv6"]
+    assert evs[0].message == (
         "fishfinger is down: https/ipv4: connection refused; https/ipv6: connection refused"
     )
-    assert (evs[1]["cause"], evs[1]["from"], evs[1]["to"]) == ("failover", "fishfinger", "blowfish")
-    assert evs[1]["reason"].startswith("https/ipv4: connection refused")
+    assert (evs[1].fields["cause"], evs[1].fields["from"], evs[1].fields["to"]) == (
+        "failover",
+        "fishfinger",
+        "blowfish",
+    )
+    assert evs[1].fields["reason"].startswith("https/ipv4: connection refused")
     assert list(st.problems) == ["node-down:fishfinger"]
     assert step(st, down, EVEN + 240) == []
     up = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
@@ -78,10 +80,10 @@ def test_a_failover_and_a_failback_with_their_causes() -> None:
         assert step(st, up, EVEN + 300 + 60 * i) == []
     evs = step(st, up, EVEN + 600)
     assert kinds(evs) == ["node-up", "failback"]  # a recovery, never called a failover
-    assert evs[1]["cause"] == "failback"
-    assert (evs[1]["from"], evs[1]["to"]) == ("blowfish", "fishfinger")
+    assert evs[1].fields["cause"] == "failback"
+    assert (evs[1].fields["from"], evs[1].fields["to"]) == ("blowfish", "fishfinger")
     assert st.problems == {}
-    assert [e["id"] for e in st.events] == [1, 2, 3, 4]
+    assert [e.id for e in st.events] == [1, 2, 3, 4]
     assert (st.failovers, st.failbacks, st.rotations) == (1, 1, 0)
 
 
@@ -91,12 +93,12 @@ def test_one_family_down_names_the_family_and_partial_changes_are_family_events(
     v6_down = probes(fishfinger="ipv4", blowfish="ipv4+ipv6")
     evs = [e for i in range(3) for e in step(st, v6_down, EVEN + 60 * (i + 1))]
     assert kinds(evs) == ["node-down", "failover"]
-    assert evs[0]["message"] == "fishfinger is down over ipv6 only: https/ipv6: connection refused"
+    assert evs[0].message == "fishfinger is down over ipv6 only: https/ipv6: connection refused"
     # IPv4 breaks too while the node is down: that is news of its own.
     both_down = probes(fishfinger="", blowfish="ipv4+ipv6")
     evs = [e for i in range(3) for e in step(st, both_down, EVEN + 300 + 60 * i)]
     assert kinds(evs) == ["family-down"]
-    assert (evs[0]["node"], evs[0]["family"]) == ("fishfinger", "ipv4")
+    assert (evs[0].fields["node"], evs[0].fields["family"]) == ("fishfinger", "ipv4")
     # IPv4 comes back, IPv6 not yet: a family event; then IPv6: the node's event.
     evs = [e for i in range(5) for e in step(st, v6_down, EVEN + 600 + 60 * i)]
     assert kinds(evs) == ["family-up"]
@@ -115,12 +117,12 @@ def test_rotation_and_pins_are_planned_changes_not_failovers() -> None:
     up = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
     step(st, up, EVEN)
     evs = step(st, up, EVEN + WEEK)
-    assert kinds(evs) == ["rotation"] and evs[0]["cause"] == "rotation"
+    assert kinds(evs) == ["rotation"] and evs[0].fields["cause"] == "rotation"
     st.pin = Pin("fishfinger")
     st.add_event(EVEN + WEEK + 30, "pin", "pinned to fishfinger")
     evs = step(st, up, EVEN + WEEK + 60)
     assert kinds(evs) == ["rotation"]
-    assert (evs[0]["from"], evs[0]["to"]) == ("blowfish", "fishfinger")
+    assert (evs[0].fields["from"], evs[0].fields["to"]) == ("blowfish", "fishfinger")
     assert (st.failovers, st.failbacks, st.rotations) == (0, 0, 2)
 
 
@@ -131,7 +133,7 @@ def test_an_edited_default_master_is_a_rotation_not_a_failback() -> None:
     assert st.preferred == "fishfinger"
     evs = step(st, up, EVEN + 60, rotation="off", default_master="blowfish")
     assert kinds(evs) == ["rotation"]
-    assert (evs[0]["from"], evs[0]["to"]) == ("fishfinger", "blowfish")
+    assert (evs[0].fields["from"], evs[0].fields["to"]) == ("fishfinger", "blowfish")
     assert (st.failovers, st.failbacks, st.rotations) == (0, 0, 1)
 
 
@@ -171,19 +173,21 @@ def test_records_only_changes_keep_the_master_and_say_why() -> None:
     roles = st.roles
     assert roles is not None
 
-    def changed(now: float, previous: Roles | None) -> list[dict[str, Any]]:
+    def changed(now: float, previous: Roles | None) -> list[Event]:
         d = decide(c, up, st.health, st.roles, now, st.pin)
         seq = st.seq
-        events.fold_run(c, st, RunReport(now, False, up, d, previous, outcome="changed"))
-        return [e for e in st.events if e["id"] > seq]
+        events.fold_run(
+            c, st, RunReport(now, False, tuple(up), d, previous, outcome=Outcome.CHANGED)
+        )
+        return [e for e in st.events if e.id > seq]
 
     # The operator edited an address in the config: the zone files follow, roles stay.
     (e,) = changed(EVEN + 60, roles)
-    assert (e["kind"], e["cause"], e["master"]) == ("records", "records", "fishfinger")
-    assert e["message"].startswith("records changed, roles unchanged (master fishfinger")
+    assert (e.kind, e.fields["cause"], e.fields["master"]) == ("records", "records", "fishfinger")
+    assert e.message.startswith("records changed, roles unchanged (master fishfinger")
     # A state started afresh: no roles known before this run.
     (e,) = changed(EVEN + 120, None)
-    assert (e["kind"], e["cause"]) == ("records", "first-run")
+    assert (e.kind, e.fields["cause"]) == ("records", "first-run")
     assert (st.failovers, st.failbacks, st.rotations, st.record_changes) == (0, 0, 0, 2)
 
 
@@ -197,7 +201,7 @@ def test_all_down_is_one_event_while_it_lasts() -> None:
     up = probes(fishfinger="ipv4+ipv6", blowfish="")
     evs = [e for i in range(5) for e in step(st, up, EVEN + 600 + 60 * i)]
     assert kinds(evs) == ["node-up", "records"]  # the standby names follow the master
-    assert evs[1]["cause"] == "standby" and evs[1]["message"].startswith(
+    assert evs[1].fields["cause"] == "standby" and evs[1].message.startswith(
         "standby blowfish -> fishfinger, master fishfinger stays"
     )
     assert "all-down" not in st.problems
@@ -210,9 +214,7 @@ def test_a_certificate_close_to_expiry_is_told_once_until_it_clears() -> None:
     )
     evs = step(st, soon, EVEN) + step(st, soon, EVEN + 60)
     assert kinds(evs) == ["cert-expiring", "cert-expiring"]  # one per node
-    assert evs[0]["message"] == (
-        "fishfinger https/ipv4: certificate expires in 5 days (2026-11-28)"
-    )
+    assert evs[0].message == ("fishfinger https/ipv4: certificate expires in 5 days (2026-11-28)")
     renewed = probes(fishfinger="ipv4+ipv6", blowfish="ipv4+ipv6")
     assert step(st, renewed, EVEN + 120) == []
     assert st.problems == {}
@@ -243,7 +245,7 @@ def test_split_brain_must_last_and_is_resolved_only_by_a_complete_agreeing_view(
     events.fold_split_brain(st, split, True, EVEN + 300, after=300)
     events.fold_split_brain(st, split, True, EVEN + 360, after=300)
     assert kinds(st.events) == ["split-brain"]
-    assert st.events[0]["message"] == (
+    assert st.events[0].message == (
         "nameservers disagree: fishfinger/ipv4 -> fishfinger, blowfish/ipv4 -> blowfish"
     )
     partial = {"fishfinger/ipv4": ("fishfinger",), "blowfish/ipv4": ()}
@@ -284,7 +286,7 @@ def test_a_failed_run_still_records_health_and_node_events_but_not_roles() -> No
     for i in range(3):
         now = EVEN + 60 * (i + 1)
         d = decide(c, down, st.health, st.roles, now, st.pin)
-        report = RunReport(now, False, down, d, st.roles)
+        report = RunReport(now, False, tuple(down), d, st.roles)
         events.fold_run(c, st, report, failed=True)
         events.fold_error(st, "foo.zone:3: a marked CNAME", now)
     assert kinds(st.events) == ["error", "node-down"]

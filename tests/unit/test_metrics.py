@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kissha.core.model import Decision, NodeHealth, ProbeResult, Roles
-from kissha.core.report import RunReport
+from kissha.core.report import Outcome, RunReport
 from kissha.engine import state as statefile
 from kissha.engine.failover import _remember
 from kissha.observe import metrics
@@ -108,9 +109,15 @@ def synthetic() -> tuple[RunReport, statefile.State]:
         roles,
         {"fishfinger": NodeHealth(False, 3, 0), "blowfish": NodeHealth(True, 0, 9)},
     )
-    report = RunReport(1_800_000_000.25, False, probes, decision, Roles("fishfinger", "blowfish"))
-    report.timings["total"] = 0.75
-    report.outcome = "rolled-back"
+    report = RunReport(
+        1_800_000_000.25,
+        False,
+        tuple(probes),
+        decision,
+        Roles("fishfinger", "blowfish"),
+        outcome=Outcome.ROLLED_BACK,
+        timings={"total": 0.75},
+    )
     st = statefile.State(
         roles=roles, failovers=4, rollbacks=2, failbacks=3, rotations=7, record_changes=1
     )
@@ -195,8 +202,7 @@ def test_write_textfile_is_atomic_and_reports_failures(tmp_path: Path) -> None:
 
 def test_counters_persist_and_old_state_files_load(tmp_path: Path) -> None:
     report, st = synthetic()
-    report.outcome = "changed"
-    report.plans = []
+    report = replace(report, outcome=Outcome.CHANGED, plans=())
     st = statefile.State(roles=Roles("fishfinger", "blowfish"))
     from kissha.config import parse as parse_config
 
@@ -209,10 +215,10 @@ def test_counters_persist_and_old_state_files_load(tmp_path: Path) -> None:
             "dns": {"zones_dir": str(tmp_path)},
         }
     )
-    report.previous = st.roles
+    report = replace(report, previous=st.roles)
     _remember(config, st, report)
     assert st.failovers == 1 and st.rollbacks == 0
-    report.outcome = "rolled-back"
+    report = replace(report, outcome=Outcome.ROLLED_BACK)
     _remember(config, st, report)
     assert st.rollbacks == 1
     statefile.save(tmp_path, st)

@@ -4,13 +4,14 @@ reminders, rendering, and the mail and webhook bodies."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kissha.config import Config
-from kissha.core.model import NodeHealth, Roles
+from kissha.core.model import Event, NodeHealth, Problem, Roles
 from kissha.engine import state as statefile
 from kissha.notify import deliver, plan, render
 from kissha.notify.kinds import DEFAULT_EVENTS, KINDS
@@ -33,8 +34,10 @@ def ctx(node: str = "blowfish", now: float = EVEN) -> render.Context:
     return render.Context(notify_cfg(), node, now, None, st)
 
 
-def ev(id: int, kind: str, time: float = EVEN, **extra: Any) -> dict[str, Any]:
-    return {"id": id, "time": time, "kind": kind, "message": f"{kind} {id}", **extra}
+def ev(id: int, kind: str, time: float = EVEN, **extra: Any) -> Event:
+    return Event.from_json(
+        {"id": id, "time": time, "kind": kind, "message": f"{kind} {id}", **extra}
+    )
 
 
 FAILOVER_RUN = [
@@ -149,7 +152,7 @@ def test_without_failover_in_the_filter_the_node_down_goes_alone() -> None:
 
 
 def test_events_of_different_runs_are_not_folded() -> None:
-    evs = [ev(1, "node-down", node="fishfinger"), {**FAILOVER_RUN[1], "time": EVEN + 60}]
+    evs = [ev(1, "node-down", node="fishfinger"), replace(FAILOVER_RUN[1], time=EVEN + 60)]
     assert [n["id"] for n in plan.notices(evs, ALL, None, ctx())] == ["e1", "e2"]
 
 
@@ -168,6 +171,16 @@ def test_rotation_is_off_by_default() -> None:
     assert plan.notices(evs, DEFAULT_EVENTS, None, ctx()) == []
     (n,) = plan.notices(evs, DEFAULT_EVENTS | {"rotation"}, None, ctx())
     assert n["kind"] == "rotation"
+
+
+def test_every_kind_told_is_an_event_kissha_writes_and_has_its_words() -> None:
+    from typing import get_args
+
+    from kissha.core.model import EventKind
+
+    assert set(KINDS) <= set(get_args(EventKind))
+    # Every kind told has its title and advice; UNLISTED is for kinds no version tells.
+    assert set(render.WORDS) == set(KINDS)
 
 
 def test_each_kind_of_change_has_its_own_kind_title_and_hint() -> None:
@@ -217,14 +230,12 @@ def test_zone_invalid_is_an_error_and_pins_are_never_told() -> None:
 # -- reminders -------------------------------------------------------------------------
 
 
-def problems() -> dict[str, dict[str, Any]]:
+def problems() -> dict[str, Problem]:
     return {
-        "node-down:fishfinger": {
-            "kind": "node-down",
-            "since": EVEN,
-            "message": "fishfinger is down: https/ipv4: refused",
-        },
-        "zone-invalid:abc": {"kind": "zone-invalid", "since": EVEN + 5, "message": "x.zone bad"},
+        "node-down:fishfinger": Problem(
+            "node-down", EVEN, "fishfinger is down: https/ipv4: refused"
+        ),
+        "zone-invalid:abc": Problem("zone-invalid", EVEN + 5, "x.zone bad"),
     }
 
 

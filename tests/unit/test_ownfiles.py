@@ -208,10 +208,10 @@ def check_state(s: statefile.State) -> None:
     text = json.dumps(doc, allow_nan=False)
     assert statefile.State.from_json(json.loads(text)).to_json() == doc
     for e in s.events:
-        iso(e["time"])
+        iso(e.time)
         kind_of(e)
     for p in s.problems.values():
-        iso(p["since"])
+        iso(p.since)
     if s.pin is not None and s.pin.until is not None:
         iso(s.pin.until)
     grid = timeline.Grid.over(EVEN - 3 * 86400, EVEN, 900)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kissha import config as configmod
-from kissha.core.model import Node, NodeHealth, ProbeResult, Roles
+from kissha.core.model import Event, Node, NodeHealth, ProbeResult, Roles
 from kissha.engine.state import State
 from kissha.observe import page, pagehtml, timeline
 from kissha.observe.history import Bucket, bucket_of
@@ -107,19 +107,32 @@ def history_3_days() -> list[Bucket]:
 
 
 EVENTS = [
-    {
-        "time": NOW - DAY + 180,
-        "kind": "node-down",
-        "message": "blowfish is down",
-        "node": "blowfish",
-    },
-    {"time": NOW - DAY + 3700, "kind": "node-up", "message": "blowfish is up", "node": "blowfish"},
-    {
-        "time": NOW - 7200,
-        "kind": "failover",
-        "message": "master fishfinger -> blowfish, standby fishfinger; 6 zone(s) <b>",
-    },
-    {"time": NOW - 3600, "kind": "rollback", "message": "reload failed & rolled back"},
+    Event.from_json(
+        {
+            "time": NOW - DAY + 180,
+            "kind": "node-down",
+            "message": "blowfish is down",
+            "node": "blowfish",
+        }
+    ),
+    Event.from_json(
+        {
+            "time": NOW - DAY + 3700,
+            "kind": "node-up",
+            "message": "blowfish is up",
+            "node": "blowfish",
+        }
+    ),
+    Event.from_json(
+        {
+            "time": NOW - 7200,
+            "kind": "failover",
+            "message": "master fishfinger -> blowfish, standby fishfinger; 6 zone(s) <b>",
+        }
+    ),
+    Event.from_json(
+        {"time": NOW - 3600, "kind": "rollback", "message": "reload failed & rolled back"}
+    ),
 ]
 
 
@@ -209,7 +222,7 @@ def test_everything_from_config_or_network_is_escaped() -> None:
             title=evil,
             probes=(probe("fishfinger", "ipv4", ok=False, detail=evil),),
             views=(view("fishfinger", "ipv4", problems=(evil,)),),
-            events=[{"time": NOW - 60, "kind": "zone-invalid", "message": evil}],
+            events=[Event.from_json({"time": NOW - 60, "kind": "zone-invalid", "message": evil})],
         )
     )
     parse(html)
@@ -238,9 +251,15 @@ def test_the_timeline_marks_failures_events_and_down_time() -> None:
 
 def test_failbacks_rotations_and_record_changes_are_never_drawn_or_listed_as_failovers() -> None:
     evs = [
-        {"time": NOW - 5000, "kind": "failback", "message": "master blowfish -> fishfinger"},
-        {"time": NOW - 4000, "kind": "rotation", "message": "master fishfinger -> blowfish"},
-        {"time": NOW - 3000, "kind": "records", "message": "records changed, roles unchanged"},
+        Event.from_json(
+            {"time": NOW - 5000, "kind": "failback", "message": "master blowfish -> fishfinger"}
+        ),
+        Event.from_json(
+            {"time": NOW - 4000, "kind": "rotation", "message": "master fishfinger -> blowfish"}
+        ),
+        Event.from_json(
+            {"time": NOW - 3000, "kind": "records", "message": "records changed, roles unchanged"}
+        ),
     ]
     html = pagehtml.render(data(events=evs))
     s = parse(html)
@@ -259,7 +278,8 @@ def test_failbacks_rotations_and_record_changes_are_never_drawn_or_listed_as_fai
 
 def test_three_days_of_minutes_stay_small() -> None:
     many_events = [
-        {"time": NOW - i * 1300, "kind": "failover", "message": "master a -> b"} for i in range(200)
+        Event.from_json({"time": NOW - i * 1300, "kind": "failover", "message": "master a -> b"})
+        for i in range(200)
     ]
     html = pagehtml.render(data(events=many_events))
     assert len(html.encode()) < 100_000, len(html.encode())
@@ -288,7 +308,12 @@ def test_timeline_parts() -> None:
     assert [timeline.tick_label(x) for x in majors] == ["11-16", "11-17", "11-18"]
     assert timeline.tick_label(NOW - NOW % DAY + 43200) == "12:00"
     spans = timeline.down_spans(
-        [*EVENTS, {"time": NOW - 60, "kind": "node-down", "message": "fishfinger is down"}],
+        [
+            *EVENTS,
+            Event.from_json(
+                {"time": NOW - 60, "kind": "node-down", "message": "fishfinger is down"}
+            ),
+        ],
         "fishfinger",
         NOW - DAY,
         NOW,
@@ -322,7 +347,7 @@ def config(tmp_path: Path, **page_keys: Any) -> configmod.Config:
 
 def test_due(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    st = State(events=[{"time": NOW - 600, "kind": "failover", "message": "m"}])
+    st = State(events=[Event.from_json({"time": NOW - 600, "kind": "failover", "message": "m"})])
     assert page.due(cfg, NOW, st)  # no page yet
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text("x")
@@ -350,7 +375,7 @@ def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(page.history, "record", boom)
-    report = RunReport(NOW, False, [], Decision(Roles("fishfinger", "blowfish")), None)
+    report = RunReport(NOW, False, (), Decision(Roles("fishfinger", "blowfish")), None)
     assert page.publish(config(tmp_path), report, State()) == [
         "page: internal error: RuntimeError: boom"
     ]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kissha.cli import main, parse_duration, parse_now
 from kissha.core.model import Decision, Node, NodeHealth, Pin, Roles
-from kissha.core.report import RunReport
+from kissha.core.report import Outcome, RunReport
 from kissha.core.zonefile import plan_zone
 from kissha.engine import state as statefile
 from kissha.errors import UsageError
@@ -34,7 +35,7 @@ def test_events_are_bounded(tmp_path: Path) -> None:
     for i in range(statefile.MAX_EVENTS + 50):
         st.add_event(float(i), "x", str(i))
     assert len(st.events) == statefile.MAX_EVENTS
-    assert st.events[0]["message"] == "50"
+    assert st.events[0].message == "50"
 
 
 def test_corrupt_state_is_set_aside_and_a_fresh_start_made(tmp_path: Path) -> None:
@@ -72,7 +73,9 @@ def report_with(zones: int, records: int) -> RunReport:
         )
         plans.append(plan)
     decision = Decision(Roles("b", "a", ("b", "a")), {"a": NodeHealth(False, 3, 0)}, ("why",))
-    return RunReport(1.8e9, False, [], decision, Roles("a", "b"), zones, plans, "changed", "ok")
+    return RunReport(
+        1.8e9, False, (), decision, Roles("a", "b"), zones, tuple(plans), Outcome.CHANGED, "ok"
+    )
 
 
 def test_report_shows_full_diffs_up_to_the_cap_then_counts() -> None:
@@ -159,16 +162,18 @@ def test_exit_codes_of_partial_runs() -> None:
 
     report = report_with(2, 1)
     assert report.exit_code == 1
-    report.failed = [ZoneFailure("z0.example.", Path("z0.zone"), "verify", "wrong answer")]
+    report = replace(
+        report, failed=(ZoneFailure("z0.example.", Path("z0.zone"), "verify", "wrong answer"),)
+    )
     assert report.exit_code == 7  # some changed, one could not be
     assert [p.zone for p in report.done] == ["z1.example."]
-    report.outcome = "rolled-back"
+    report = replace(report, outcome=Outcome.ROLLED_BACK)
     assert report.exit_code == 3
-    report.outcome = "not-changed"
+    report = replace(report, outcome=Outcome.NOT_CHANGED)
     assert report.exit_code == 5
-    report.outcome, report.plans = "unchanged", []
+    report = replace(report, outcome=Outcome.UNCHANGED, plans=())
     assert report.exit_code == 5
-    report.failed = []
+    report = replace(report, failed=())
     assert report.exit_code == 0
-    report.error_code = 8
+    report = replace(report, error_code=8)
     assert report.exit_code == 8

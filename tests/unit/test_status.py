@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kissha.cli import main
-from kissha.core.model import Node, ProbeResult
+from kissha.core.model import Event, Node, ProbeResult
 from kissha.observe.statustext import as_json, nagios_line, text
 from kissha.observe.verdict import (
     CRITICAL,
@@ -199,7 +199,9 @@ def test_nagios_line_is_one_line_with_valid_perfdata() -> None:
 
 
 def test_text_and_json_render() -> None:
-    obs = observe(*ALL_FOUR, events=({"time": NOW - 60, "kind": "failover", "message": "m"},))
+    obs = observe(
+        *ALL_FOUR, events=(Event.from_json({"time": NOW - 60, "kind": "failover", "message": "m"}),)
+    )
     report = Report(obs, judge(obs))
     out = text(report)
     assert "fishfinger/ipv4  master names -> fishfinger, standby names -> blowfish" in out

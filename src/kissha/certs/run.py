@@ -56,7 +56,7 @@ def _split_brain(state_dir: Path) -> str:
     st, _ = statefile.load_readonly(state_dir)
     problem = st.problems.get("split-brain")
     if problem:
-        return str(problem.get("message") or "nameservers disagree")
+        return problem.message or "nameservers disagree"
     if st.watch.get("since"):
         return "nameservers disagree (being watched)"
     return ""

@@ -10,10 +10,11 @@ error). Notifications are sent from these events, so each is told once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from kissha.core.model import FAMILIES, NodeHealth, ProbeResult, Roles
+from kissha.core.model import FAMILIES, Event, NodeHealth, ProbeResult, Problem, Roles
 from kissha.core.policy import update_health, week_number
+from kissha.core.report import Outcome
 
 if TYPE_CHECKING:
     from kissha.config import Config
@@ -96,7 +97,9 @@ def down_families(st: State, node: str) -> list[str]:
     return [f for f, h in st.families.get(node, {}).items() if not h.up]
 
 
-def change_cause(previous: Roles, health: Mapping[str, NodeHealth], planned: bool) -> str:
+def change_cause(
+    previous: Roles, health: Mapping[str, NodeHealth], planned: bool
+) -> Literal["failover", "rotation", "failback"]:
     """Why the master changed, which is the event's kind and its counter (only a health
     failover is news that should page someone):
 
@@ -141,12 +144,7 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         message = f"{name} is down{only}: {why}"
         extra: dict[str, Any] = {"node": name, "families": fams, "reason": why}
         st.add_event(now, "node-down", message, **extra)
-        st.problems[f"node-down:{name}"] = {
-            "kind": "node-down",
-            "since": round(now, 3),
-            "message": message,
-            **extra,
-        }
+        st.problems[f"node-down:{name}"] = Problem("node-down", round(now, 3), message, extra)
     last_time = st.last_run.get("time")
     planned = _planned(config, st, now, last_time, decision.preferred)
     st.health = dict(decision.health)
@@ -158,11 +156,11 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
         st.close_problem("all-down")
     if failed:
         pass
-    elif report.outcome == "rolled-back":
+    elif report.outcome == Outcome.ROLLED_BACK:
         st.add_event(now, "rollback", report.message)
         st.rollbacks += 1
-    elif roles is not None and report.outcome in ("changed", "unchanged"):
-        if report.outcome == "changed":
+    elif roles is not None and report.outcome in (Outcome.CHANGED, Outcome.UNCHANGED):
+        if report.outcome == Outcome.CHANGED:
             _fold_change(st, report, roles, planned)
         st.roles = roles
         if decision.preferred:
@@ -189,15 +187,15 @@ def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> N
     if any(f.stage == "verify" for f in report.failed):
         st.rollbacks += 1
     if previous is not None and previous.master != roles.master:
-        cause = change_cause(previous, report.decision.health, planned)
-        extra: dict[str, Any] = {"cause": cause, "from": previous.master, "to": roles.master}
-        if cause == "failover":
+        change = change_cause(previous, report.decision.health, planned)
+        extra: dict[str, Any] = {"cause": change, "from": previous.master, "to": roles.master}
+        if change == "failover":
             extra["reason"] = reason(report.probes, previous.master)
         message = f"master {previous.master} -> {roles.master}, standby {roles.standby}; {n}"
-        st.add_event(now, cause, message, zones=zones, standby=roles.standby, **extra, **failed)
-        if cause == "failover":
+        st.add_event(now, change, message, zones=zones, standby=roles.standby, **extra, **failed)
+        if change == "failover":
             st.failovers += 1
-        elif cause == "failback":
+        elif change == "failback":
             st.failbacks += 1
         else:
             st.rotations += 1
@@ -242,7 +240,7 @@ def _planned(
         return False
     if config.rotation == "weekly" and week_number(float(last_time)) != week_number(now):
         return True
-    return any(e.get("kind") in PIN_KINDS and e.get("time", 0) > last_time for e in st.events)
+    return any(e.kind in PIN_KINDS and e.time > last_time for e in st.events)
 
 
 def fold_certs(st: State, results: Sequence[ProbeResult], now: float) -> None:
@@ -279,7 +277,7 @@ def fold_zone_problems(st: State, problems: Sequence[str], now: float) -> None:
         st.close_problem(key)
 
 
-def fold_error(st: State, message: str, now: float) -> dict[str, Any] | None:
+def fold_error(st: State, message: str, now: float) -> Event | None:
     """A run that failed: one event per distinct error until a run gets through again."""
     return st.open_problem(now, "error:" + _digest(message), "error", message)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Family = Literal["ipv4", "ipv6"]
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
@@ -107,3 +108,87 @@ class Decision:
     health: dict[str, NodeHealth] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
     preferred: tuple[str, ...] = ()
+
+
+# The kinds of events kissha writes (a state file may hold others: older or newer
+# versions); notify/kinds.py says which are told.
+EventKind = Literal[
+    "node-down",
+    "node-up",
+    "family-down",
+    "family-up",
+    "failover",
+    "failback",
+    "rotation",
+    "records",
+    "rollback",
+    "all-down",
+    "split-brain",
+    "split-brain-resolved",
+    "cert-expiring",
+    "cert-failed",
+    "cert-ok",
+    "zone-invalid",
+    "error",
+    "pin",
+    "unpin",
+    "unpinned",
+]
+EVENT_MEMBERS = ("id", "time", "kind", "message")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the state's history: what happened and when. ``fields`` holds the
+    members its kind adds (node, family, from, to, cause, reason, zones, standby...);
+    state.json stores them beside the four of every event."""
+
+    id: int  # only grows, so notifications know what they have sent (0: before ids)
+    time: float
+    kind: str  # an EventKind when kissha wrote it; any text read from a state file
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "kind": self.kind,
+            "message": self.message,
+            **self.fields,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        """From an event's JSON object, whose shape the caller checked (engine/state.py)."""
+        return cls(
+            int(data.get("id", 0)),
+            data["time"],  # as written: an int stays an int when the state is saved again
+            str(data["kind"]),
+            str(data["message"]),
+            {k: v for k, v in data.items() if k not in EVENT_MEMBERS},
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem open since ``since`` (every node down, a node down, a certificate close
+    to expiry, a zone that fails validation, an error): its event was told when it
+    opened, reminders follow while it stays open. ``fields`` as in Event."""
+
+    kind: str
+    since: float
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "since": self.since, "message": self.message, **self.fields}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Problem:
+        """From a problem's JSON object, whose shape the caller checked (engine/state.py)."""
+        fields = {k: v for k, v in data.items() if k not in PROBLEM_MEMBERS}
+        return cls(str(data["kind"]), data["since"], str(data["message"]), fields)
+
+
+PROBLEM_MEMBERS = ("kind", "since", "message")

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kissha.config import DnsConfig, zone_refs
-from kissha.core.report import ApplyReport, ZoneFailure
+from kissha.core.report import Applying, ApplyReport, ZoneFailure
 from kissha.core.zonefile import ZonePlan
 from kissha.dns.backend import journal_path
 from kissha.dns.verify import Check, Failure, ask_serials, verify
@@ -106,7 +106,7 @@ class FileZoneServer(ABC):
 
     def apply(self, plans: Sequence[ZonePlan], broken: Sequence[str] = ()) -> ApplyReport:
         """``broken``: zones whose files the caller could not plan (never reloaded)."""
-        report = ApplyReport()
+        report = Applying()
         self._broken = set(broken) | self._invalid
         self._need_tools()
         t0 = time.monotonic()
@@ -124,7 +124,7 @@ class FileZoneServer(ABC):
                 with contextlib.suppress(OSError):
                     tmp.unlink()
         if not installed:
-            return report
+            return report.freeze()
         t2 = time.monotonic()
         try:
             self._reload([p.zone for p in installed])
@@ -139,7 +139,7 @@ class FileZoneServer(ABC):
             report.rollback = self._rollback(installed)
             self._commit([])
             report.failed += [ZoneFailure(p.zone, p.path, "reload", str(exc)) for p in installed]
-            return report
+            return report.freeze()
         except BaseException:  # SIGINT, a bug: put every zone back, then fail
             self._rollback(installed)
             self._commit([])
@@ -159,7 +159,7 @@ class FileZoneServer(ABC):
         self._commit(good)
         self._remember(good)
         report.zones = [p.zone for p in good]
-        return report
+        return report.freeze()
 
     def _need_tools(self) -> None:
         """A missing program is found before any file is touched, not at the reload."""
@@ -214,7 +214,7 @@ class FileZoneServer(ABC):
         ]
 
     def _validate(
-        self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: ApplyReport
+        self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: Applying
     ) -> list[ZonePlan]:
         """The plans whose new file passes; the others become failures, not installed.
 
@@ -240,7 +240,7 @@ class FileZoneServer(ABC):
         return valid
 
     def _install(
-        self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: ApplyReport
+        self, plans: Sequence[ZonePlan], temps: dict[Path, Path], report: Applying
     ) -> list[ZonePlan]:
         """Journal, back up, replace: see the module's docstring for why in this order."""
         ready: list[ZonePlan] = []

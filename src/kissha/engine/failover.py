@@ -7,14 +7,15 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.config import Config, ZoneRef
 from kissha.core import events
-from kissha.core.model import Node, ProbeResult, Roles
+from kissha.core.model import Decision, EventKind, Node, ProbeResult, Roles
 from kissha.core.policy import decide
-from kissha.core.report import RunReport, ZoneFailure
+from kissha.core.report import ApplyReport, Outcome, RunReport, ZoneFailure
 from kissha.core.zonefile import ZonePlan, plan_unchanged, plan_zone
 from kissha.dns.backend import journal_path
 from kissha.engine import scancache
@@ -27,6 +28,7 @@ from kissha.files import RunLock
 if TYPE_CHECKING:
     from kissha.config import HealthConfig
     from kissha.dns.backend import DnsServer
+    from kissha.notify.watch import Watch
     from kissha.probes.tofu import ProbeContext
 
 # A probe round: kissha.probes.run_round, or a stand-in in tests and drills.
@@ -129,21 +131,63 @@ def run(
     prober: Prober | None = None,
     server: DnsServer | None = None,
 ) -> RunReport:
-    """Run one round. ``prober`` and ``server`` are injectable for tests and drills."""
-    lock: contextlib.AbstractContextManager[object] = (
-        contextlib.nullcontext() if dry_run else RunLock(config.state_dir / "lock")
-    )
-    with lock:
-        return _run(config, now, dry_run, prober, server)
+    """Run one round. ``prober`` and ``server`` are injectable for tests and drills.
+
+    A dry run is the same run through other effects, chosen here once: it reads what a
+    real run reads and writes nothing (_Dry)."""
+    effects: _Live | _Dry = _Dry(config) if dry_run else _Live(config, server)
+    with effects.lock():
+        return _run(config, now, effects, prober)
 
 
-def _run(
-    config: Config,
-    now: float,
-    dry_run: bool,
-    prober: Prober | None,
-    server: DnsServer | None,
-) -> RunReport:
+@dataclass
+class _Draft:
+    """The report while the run finds it out; ``freeze`` makes the RunReport, once."""
+
+    now: float
+    dry_run: bool
+    probes: list[ProbeResult]
+    decision: Decision
+    previous: Roles | None
+    seq_before: int
+    recovered: list[str]
+    warnings: list[str]
+    timings: dict[str, float]
+    zones_total: int = 0
+    plans: list[ZonePlan] = field(default_factory=list)  # the zones to change
+    problems: list[str] = field(default_factory=list)
+    failed: list[ZoneFailure] = field(default_factory=list)
+    applied: ApplyReport | None = None
+    checked: bool = False
+    nameservers: dict[str, tuple[str, ...]] | None = None
+    nameservers_complete: bool = False
+
+    def freeze(self, outcome: Outcome, message: str, error_code: int | None = None) -> RunReport:
+        return RunReport(
+            now=self.now,
+            dry_run=self.dry_run,
+            probes=tuple(self.probes),
+            decision=self.decision,
+            previous=self.previous,
+            zones_total=self.zones_total,
+            plans=tuple(self.plans),
+            outcome=outcome,
+            message=message,
+            recovered=tuple(self.recovered),
+            warnings=tuple(self.warnings),
+            problems=tuple(self.problems),
+            applied=self.applied,
+            timings=dict(self.timings),
+            checked=self.checked,
+            seq_before=self.seq_before,
+            nameservers=self.nameservers,
+            nameservers_complete=self.nameservers_complete,
+            failed=tuple(self.failed),
+            error_code=error_code,
+        )
+
+
+def _run(config: Config, now: float, effects: _Live | _Dry, prober: Prober | None) -> RunReport:
     t0 = time.monotonic()
     # The zones to manage are known before any probe leaves the machine.
     from kissha.engine.zones import managed_zones
@@ -151,75 +195,212 @@ def _run(
     refs, problems = managed_zones(config.dns)
     if not refs:
         raise ConfigError(problems, config.source)
-    st, warning = (statefile.load_readonly if dry_run else statefile.load)(config.state_dir)
+    st, warning = effects.load_state()
     seq_before = st.seq
     warnings = [warning] if warning else []
-    recovered: list[str] = []
-    stopped: KisshaError | None = None  # recovery failed: probe and tell, change nothing
-    if server is None and not dry_run:
-        from kissha.dns import server_for
-
-        server = server_for(config)
-    if server is not None and not dry_run:
-        try:
-            recovered = server.recover()
-        except KisshaError as exc:
-            stopped = exc
-    elif dry_run and journal_path(config.state_dir).exists():
-        warnings.append("an interrupted run left a journal: a real run undoes it first")
+    recovered, stopped = effects.recover(warnings)  # stopped: probe and tell, change nothing
     if st.pin is not None and not st.pin.active(now):
-        if not dry_run:
-            st.add_event(now, "unpinned", f"pin to {st.pin.node} expired")
+        effects.event(st, now, "unpinned", f"pin to {st.pin.node} expired")
         st.pin = None
-    from kissha.probes import run_round
-    from kissha.probes.tofu import ProbeContext
-
     if prober is None:
-        prober = run_round
-    # Gemini certificates first seen (TOFU): a dry run reads them but never writes them.
-    context = ProbeContext.load(config.state_dir, readonly=dry_run)
-    warnings.extend(context.warnings)
-    watch = None
-    if not dry_run and config.notify is not None and config.notify.watch_nameservers:
-        from kissha.notify.watch import Watch
+        from kissha.probes import run_round
 
-        watch = Watch.start(config)  # asks every nameserver while the probes run
+        prober = run_round
+    context = effects.probe_context()
+    warnings.extend(context.warnings)
+    watch = effects.watch()  # asks every nameserver while the probes run
     t1 = time.monotonic()
     results = prober(config.nodes, config.health, context)
     t2 = time.monotonic()
     decision = decide(config, results, st.health, st.roles, now, st.pin)
-    report = RunReport(
-        now, dry_run, results, decision, st.roles, recovered=recovered, warnings=warnings
+    timings = {"probe": t2 - t1}
+    draft = _Draft(
+        now, effects.dry, results, decision, st.roles, seq_before, recovered, warnings, timings
     )
-    report.seq_before = seq_before
-    report.timings["probe"] = t2 - t1
     try:
-        if not dry_run:
-            context.save()
+        effects.keep(context)
         if watch is not None:
-            report.nameservers, report.nameservers_complete = watch.result()
+            draft.nameservers, draft.nameservers_complete = watch.result()
         if stopped is not None:
             raise stopped
-        _plan_and_apply(config, refs, report, server, now, t2)
+        _plan_and_apply(config, refs, draft, effects, now, t2)
     except Exception as exc:
         # No zone file at all, an environment error, an unexpected error: the run stops
         # here, its report (probes, health, decision) goes with the error, and the error
         # is an event (once until a run gets through).
-        if isinstance(exc, KisshaError):
-            code, message = exc.exit_code, str(exc)
-        elif isinstance(exc, OSError):  # e.g. a rollback's own write failing: the
-            # journal lets the next run finish it; the path and the cause, in one line
-            code = Exit.ENVIRONMENT
-            message = os_error(exc.filename or config.dns.zones_dir, exc, "complete the run")
-        else:
-            code, message = Exit.INTERNAL, _internal(exc)
-        report.outcome, report.message, report.error_code = "failed", message, code
-        report.timings["total"] = time.monotonic() - t0
-        if not dry_run:
-            _failed(config, st, report, exc)
+        code, message = _stopped_by(config, exc)
+        draft.timings["total"] = time.monotonic() - t0
+        report = draft.freeze(Outcome.FAILED, message, code)
+        effects.failed(st, report, exc)
         raise RunFailed(message, report, code) from exc
-    report.timings["total"] = time.monotonic() - t0
-    if not dry_run:
+    draft.timings["total"] = time.monotonic() - t0
+    return effects.finish(st, draft.freeze(*_verdict(draft)))
+
+
+def _stopped_by(config: Config, exc: Exception) -> tuple[int, str]:
+    """The exit code and the one line of an error that stopped the run."""
+    if isinstance(exc, KisshaError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, OSError):  # e.g. a rollback's own write failing: the journal
+        # lets the next run finish it; the path and the cause, in one line
+        return Exit.ENVIRONMENT, os_error(
+            exc.filename or config.dns.zones_dir, exc, "complete the run"
+        )
+    return Exit.INTERNAL, _internal(exc)
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _plan_and_apply(
+    config: Config,
+    refs: Sequence[ZoneRef],
+    draft: _Draft,
+    effects: _Live | _Dry,
+    now: float,
+    t2: float,
+) -> None:
+    """Plan every zone for the decided roles, then let the effects serve the changes."""
+    roles = draft.decision.roles
+    if roles is None:  # every node is down: nothing to plan
+        return
+    cache = effects.scan_cache()
+    if cache.warning:
+        draft.warnings.append(cache.warning)
+    plans, draft.failed = plan_all(config, refs, roles, now, cache)
+    draft.zones_total = len(plans) + len(draft.failed)
+    draft.plans = [p for p in plans if p.changed]
+    draft.timings["plan"] = time.monotonic() - t2
+    effects.apply(draft, [p for p in plans if not p.changed], cache)
+
+
+def _verdict(draft: _Draft) -> tuple[Outcome, str]:
+    """How the run ended: the outcome and its one-line message."""
+    plans, applied, failed = draft.plans, draft.applied, draft.failed
+    if draft.decision.roles is None:
+        return Outcome.KEPT, "every node is down: the records stay as they are"
+    if plans and draft.dry_run:
+        outcome, message = Outcome.CHANGED, f"dry run: {len(plans)} zone(s) would change"
+    elif plans and applied is not None and applied.zones:
+        bad = {f.zone for f in failed}
+        done = sum(1 for p in plans if p.zone not in bad)
+        outcome, message = Outcome.CHANGED, f"{done} zone(s) changed, reloaded and verified"
+        if applied.rollback:
+            message += f"; put back: {applied.rollback}"
+    elif plans and applied is not None and applied.rollback:
+        head = applied.error or _why("the server does not serve the new zones", failed)
+        return Outcome.ROLLED_BACK, f"{head}; rolled back: {applied.rollback}"
+    elif plans:
+        outcome, message = Outcome.NOT_CHANGED, ""
+    else:
+        outcome, message = Outcome.UNCHANGED, "every zone already points at the right nodes"
+    if not failed:
+        return outcome, message
+    tail = f"{len({f.zone for f in failed})} zone(s) could not be changed: {names(failed)}"
+    if outcome == Outcome.UNCHANGED:
+        return outcome, f"every other zone already points at the right nodes; {tail}"
+    if outcome == Outcome.NOT_CHANGED:
+        return outcome, tail
+    return outcome, f"{message}; {tail}"
+
+
+def _why(head: str, failed: Sequence[ZoneFailure]) -> str:
+    verify = [f for f in failed if f.stage == "verify"]
+    return f"{head}: {names(verify)}" if verify else head
+
+
+class _Effects:
+    """What a run does outside itself: the lock, the state, the DNS server, tofu.json,
+    scans.json and the outputs. _Live does it; _Dry reads the same and writes nothing.
+    (The run takes ``_Live | _Dry``: mypy checks that both have every step.)"""
+
+    dry: bool
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def probe_context(self) -> ProbeContext:
+        """Gemini certificates first seen (TOFU): a dry run reads them, never writes."""
+        from kissha.probes.tofu import ProbeContext
+
+        return ProbeContext.load(self.config.state_dir, readonly=self.dry)
+
+    def scan_cache(self) -> ScanCache:
+        return ScanCache.load(self.config.state_dir, readonly=self.dry)
+
+
+class _Live(_Effects):
+    dry = False
+
+    def __init__(self, config: Config, server: DnsServer | None) -> None:
+        super().__init__(config)
+        self._server = server
+
+    def lock(self) -> contextlib.AbstractContextManager[object]:
+        return RunLock(self.config.state_dir / "lock")
+
+    def load_state(self) -> tuple[statefile.State, str | None]:
+        return statefile.load(self.config.state_dir)
+
+    def recover(self, warnings: list[str]) -> tuple[list[str], KisshaError | None]:
+        """Finish or undo what an interrupted run left: (what was done, the error that
+        keeps this run from changing anything: it still probes and tells)."""
+        if self._server is None:
+            from kissha.dns import server_for
+
+            self._server = server_for(self.config)
+        try:
+            return self._server.recover(), None
+        except KisshaError as exc:
+            return [], exc
+
+    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None:
+        st.add_event(now, kind, text)
+
+    def watch(self) -> Watch | None:
+        notify = self.config.notify
+        if notify is None or not notify.watch_nameservers:
+            return None
+        from kissha.notify.watch import Watch
+
+        return Watch.start(self.config)
+
+    def keep(self, context: ProbeContext) -> None:
+        context.save()
+
+    def apply(self, draft: _Draft, unchanged: list[ZonePlan], cache: ScanCache) -> None:
+        """Check the unchanged zones and make the server serve the files it should, then
+        apply the changes and record in the cache what the files hold now."""
+        server = self._server
+        assert server is not None  # made by recover()
+        draft.problems = server.precheck(unchanged)
+        draft.checked = True
+        done, warnings = server.converge(unchanged, [f.zone for f in draft.failed])
+        draft.recovered.extend(done)
+        draft.warnings.extend(warnings)
+        if draft.plans:
+            t3 = time.monotonic()
+            applied = server.apply(draft.plans, [f.zone for f in draft.failed])
+            draft.applied = applied
+            draft.timings["apply"] = time.monotonic() - t3
+            draft.failed.extend(applied.failed)
+            installed = set(applied.zones)
+            remember_installed(cache, [p for p in draft.plans if p.zone in installed])
+            # Put back or not installed: the next run reads them again.
+            for p in draft.plans:
+                if p.zone not in installed:
+                    cache.drop(p.path)
+        warning = cache.save()
+        if warning:
+            draft.warnings.append(warning)
+
+    def failed(self, st: statefile.State, report: RunReport, exc: Exception) -> None:
+        _failed(self.config, st, report, exc)
+
+    def finish(self, st: statefile.State, report: RunReport) -> RunReport:
+        """After a run that got through: the state saved, the outputs told."""
+        config = self.config
         _remember(config, st, report)
         try:
             statefile.save(config.state_dir, st)
@@ -232,95 +413,47 @@ def _run(
                 else str(exc)
             )
             if report.exit_code == Exit.OK:
-                report.outcome, report.message, report.error_code = "failed", text, Exit.ENVIRONMENT
-                raise RunFailed(text, report, EnvError.exit_code) from exc
-            report.warnings.append(text)
-        report.warnings.extend(_publish(config, report, st))
-    return report
+                failed = replace(
+                    report, outcome=Outcome.FAILED, message=text, error_code=Exit.ENVIRONMENT
+                )
+                raise RunFailed(text, failed, EnvError.exit_code) from exc
+            report = replace(report, warnings=(*report.warnings, text))
+        return replace(report, warnings=(*report.warnings, *_publish(config, report, st)))
 
 
-def _internal(exc: BaseException) -> str:
-    return f"internal error: {type(exc).__name__}: {exc}"
+class _Dry(_Effects):
+    """A dry run: no lock, no server asked to do anything, no file written, nobody told."""
 
+    dry = True
 
-def _plan_and_apply(
-    config: Config,
-    refs: Sequence[ZoneRef],
-    report: RunReport,
-    server: DnsServer | None,
-    now: float,
-    t2: float,
-) -> None:
-    """Plan every zone, make the server serve the files it should, apply the changes."""
-    decision, dry_run = report.decision, report.dry_run
-    if decision.roles is None:
-        report.outcome = "kept"
-        report.message = "every node is down: the records stay as they are"
-        return
-    cache = ScanCache.load(config.state_dir, readonly=dry_run)
-    if cache.warning:
-        report.warnings.append(cache.warning)
-    plans, report.failed = plan_all(config, refs, decision.roles, now, cache)
-    report.zones_total = len(plans) + len(report.failed)
-    report.plans = [p for p in plans if p.changed]
-    report.timings["plan"] = time.monotonic() - t2
-    if server is not None and not dry_run:
-        unchanged = [p for p in plans if not p.changed]
-        report.problems = server.precheck(unchanged)
-        report.checked = True
-        done, warnings = server.converge(unchanged, [f.zone for f in report.failed])
-        report.recovered.extend(done)
-        report.warnings.extend(warnings)
-    failed_before = list(report.failed)
-    if report.plans and not dry_run:
-        assert server is not None
-        t3 = time.monotonic()
-        report.applied = server.apply(report.plans, [f.zone for f in report.failed])
-        report.timings["apply"] = time.monotonic() - t3
-        report.failed = failed_before + report.applied.failed
-        installed = set(report.applied.zones)
-        remember_installed(cache, [p for p in report.plans if p.zone in installed])
-        # Put back or not installed: the next run reads them again.
-        for p in report.plans:
-            if p.zone not in installed:
-                cache.drop(p.path)
-    if not dry_run:
-        warning = cache.save()
-        if warning:
-            report.warnings.append(warning)
-    if report.plans and dry_run:
-        report.outcome = "changed"
-        report.message = f"dry run: {len(report.plans)} zone(s) would change"
-    elif report.plans and report.applied is not None and report.applied.zones:
-        report.outcome = "changed"
-        report.message = f"{len(report.done)} zone(s) changed, reloaded and verified"
-        if report.applied.rollback:
-            report.message += f"; put back: {report.applied.rollback}"
-    elif report.plans and report.applied is not None and report.applied.rollback:
-        report.outcome = "rolled-back"
-        head = report.applied.error or _why("the server does not serve the new zones", report)
-        report.message = f"{head}; rolled back: {report.applied.rollback}"
-        return
-    elif report.plans:
-        report.outcome = "not-changed"
-    else:
-        report.message = "every zone already points at the right nodes"
-    if report.failed:
-        tail = (
-            f"{len({f.zone for f in report.failed})} zone(s) could not be changed: "
-            f"{names(report.failed)}"
-        )
-        if report.outcome == "unchanged":
-            report.message = f"every other zone already points at the right nodes; {tail}"
-        elif report.outcome == "not-changed":
-            report.message = tail
-        else:
-            report.message += f"; {tail}"
+    def lock(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
+    def load_state(self) -> tuple[statefile.State, str | None]:
+        return statefile.load_readonly(self.config.state_dir)
 
-def _why(head: str, report: RunReport) -> str:
-    verify = [f for f in report.failed if f.stage == "verify"]
-    return f"{head}: {names(verify)}" if verify else head
+    def recover(self, warnings: list[str]) -> tuple[list[str], KisshaError | None]:
+        if journal_path(self.config.state_dir).exists():
+            warnings.append("an interrupted run left a journal: a real run undoes it first")
+        return [], None
+
+    def event(self, st: statefile.State, now: float, kind: EventKind, text: str) -> None:
+        pass
+
+    def watch(self) -> Watch | None:
+        return None
+
+    def keep(self, context: ProbeContext) -> None:
+        pass
+
+    def apply(self, draft: _Draft, unchanged: list[ZonePlan], cache: ScanCache) -> None:
+        pass
+
+    def failed(self, st: statefile.State, report: RunReport, exc: Exception) -> None:
+        pass
+
+    def finish(self, st: statefile.State, report: RunReport) -> RunReport:
+        return report
 
 
 def _publish(config: Config, report: RunReport, st: statefile.State) -> list[str]:
@@ -410,7 +543,7 @@ def _remember(config: Config, st: statefile.State, report: RunReport) -> None:
 def _last_run(report: RunReport) -> dict[str, Any]:
     return {
         "time": round(report.now, 3),
-        "outcome": report.outcome,
+        "outcome": report.outcome.value,
         "exit": report.exit_code,
         "duration": round(report.timings.get("total", 0.0), 4),
         "probes": [

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kissha import ownfile as of
-from kissha.core.model import FAMILIES, NodeHealth, Pin, Roles
+from kissha.core.model import FAMILIES, Event, EventKind, NodeHealth, Pin, Problem, Roles
 from kissha.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class State:
     health: dict[str, NodeHealth] = field(default_factory=dict)
     roles: Roles | None = None
     pin: Pin | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     last_run: dict[str, Any] = field(default_factory=dict)
     # Counted for ever (events are trimmed): kissha_failovers_total (health failovers
     # only), kissha_failbacks_total, kissha_rotations_total, kissha_rollbacks_total.
@@ -41,26 +41,26 @@ class State:
     # Debounced health per node and address family (same thresholds as the nodes').
     families: dict[str, dict[str, NodeHealth]] = field(default_factory=dict)
     # Open problems by key ("node-down:fishfinger", "cert-expiring:blowfish/https"...):
-    # {"kind", "since", "message", ...}; an event is added when one opens, none while it
-    # stays open, so a problem is reported once and reminded about, not every run.
-    problems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # an event is added when one opens, none while it stays open, so a problem is
+    # reported once and reminded about, not every run.
+    problems: dict[str, Problem] = field(default_factory=dict)
     # Split brain seen by watch_nameservers, not yet long enough to report: {"since": t}.
     watch: dict[str, Any] = field(default_factory=dict)
 
-    def add_event(self, time: float, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    def add_event(self, time: float, kind: EventKind, message: str, **extra: Any) -> Event:
         self.seq += 1
-        event = {"id": self.seq, "time": round(time, 3), "kind": kind, "message": message, **extra}
+        event = Event(self.seq, round(time, 3), kind, message, extra)
         self.events.append(event)
         del self.events[:-MAX_EVENTS]
         return event
 
     def open_problem(
-        self, time: float, key: str, kind: str, message: str, **extra: Any
-    ) -> dict[str, Any] | None:
+        self, time: float, key: str, kind: EventKind, message: str, **extra: Any
+    ) -> Event | None:
         """Open a problem and add its event; None (no event) if it is already open."""
         if key in self.problems:
             return None
-        self.problems[key] = {"kind": kind, "since": round(time, 3), "message": message, **extra}
+        self.problems[key] = Problem(kind, round(time, 3), message, extra)
         return self.add_event(time, kind, message, **extra)
 
     def close_problem(self, key: str) -> bool:
@@ -92,9 +92,9 @@ class State:
                 n: {f: _health_json(h) for f, h in fams.items()}
                 for n, fams in self.families.items()
             },
-            "problems": self.problems,
+            "problems": {k: p.to_json() for k, p in self.problems.items()},
             "watch": self.watch,
-            "events": self.events,
+            "events": [e.to_json() for e in self.events],
         }
 
     @classmethod
@@ -110,7 +110,7 @@ class State:
             _event(e, f"events[{i}]")
             for i, e in enumerate(of.seq(data.get("events", []), "events"))
         ][-MAX_EVENTS:]
-        seq = max([of.count(data.get("seq", 0), "seq"), *(e.get("id", 0) for e in events)])
+        seq = max([of.count(data.get("seq", 0), "seq"), *(e.id for e in events)])
         watch = of.opt_obj(data, "watch", "")
         if "since" in watch:
             of.timestamp(watch["since"], "watch.since")
@@ -211,7 +211,7 @@ def _fields(e: dict[str, Any], where: str) -> None:
                 of.text(x, f"{where}.{key}")
 
 
-def _event(raw: Any, where: str) -> dict[str, Any]:
+def _event(raw: Any, where: str) -> Event:
     e = dict(of.obj(raw, where))
     # Events written before notifications have no id: 0, never above a channel's cursor.
     e["id"] = of.count(e.get("id", 0), f"{where}.id")
@@ -221,16 +221,16 @@ def _event(raw: Any, where: str) -> dict[str, Any]:
     _fields(e, where)
     if kind == "failover" and e.get("cause") in _OLD_CAUSES:
         e["kind"] = e["cause"]
-    return e
+    return Event.from_json(e)
 
 
-def _problem(raw: Any, where: str) -> dict[str, Any]:
+def _problem(raw: Any, where: str) -> Problem:
     p = of.obj(raw, where)
     of.text(p.get("kind"), f"{where}.kind")
     of.timestamp(p.get("since"), f"{where}.since")
     of.text(p.get("message"), f"{where}.message")
     _fields(p, where)
-    return p
+    return Problem.from_json(p)
 
 
 def _last_run(r: dict[str, Any]) -> dict[str, Any]:

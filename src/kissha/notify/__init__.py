@@ -82,7 +82,7 @@ def _publish(
             box = box_file.channels[channel.name] = plan.Box(
                 cursor=min(seq_before, st.seq), pending=box.pending if box else []
             )
-        new = [e for e in st.events if int(e.get("id", 0)) > box.cursor]
+        new = [e for e in st.events if e.id > box.cursor]
         box.pending += plan.notices(new, channel.events, may_send, ctx)
         box.cursor = st.seq
         due = plan.reminder(box, st.problems, channel.events, may_send, nc.reminder, ctx)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kissha.core.model import Event
+
 # Stable names, documented in the README's table; a channel's `events` filter uses them.
 KINDS = (
     "failover",
@@ -20,6 +25,8 @@ KINDS = (
     "cert-failed",
     "error",
 )
+# Master changes: a run's last one leads its notice (a failover then a failback...).
+MASTER_CHANGES = ("failover", "failback", "rotation")
 # Off by default: the weekly swap (news every Monday is noise) and standby-only changes.
 DEFAULT_EVENTS = frozenset(KINDS) - {"rotation", "records"}
 # About the whole site: every node sees them, so by default only the master tells.
@@ -60,11 +67,11 @@ SEVERITIES = ("info", "warning", "critical")
 PROBLEM_KIND = {"zone-invalid": "error"}
 
 
-def kind_of(event: dict[str, object]) -> str | None:
+def kind_of(event: Event) -> str | None:
     """The notification kind of a state event; None for events never notified (pin...)."""
-    kind = str(event.get("kind"))
+    kind = event.kind
     if kind == "failover":  # older states: every master change a "failover" with a cause
-        return str(event.get("cause") or "failover")
+        return str(event.fields.get("cause") or "failover")
     if kind == "zone-invalid":
         return "error"
     return kind if kind in KINDS else None

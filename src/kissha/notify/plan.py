@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kissha import ownfile as of
 from kissha.notify import render
-from kissha.notify.kinds import CLUSTER, PROBLEM_KIND, SEVERITIES, SEVERITY, kind_of
+from kissha.notify.kinds import (
+    CLUSTER,
+    MASTER_CHANGES,
+    PROBLEM_KIND,
+    SEVERITIES,
+    SEVERITY,
+    kind_of,
+)
+
+if TYPE_CHECKING:
+    from kissha.core.model import Event, Problem
 
 HOUR = 3600.0
 BACKOFF_FIRST = 30.0
 BACKOFF_MAX = HOUR
-MASTER_CHANGES = ("failover", "failback", "rotation")
 NODE_LEVEL = ("node-down", "node-up", "family-down", "family-up")
 
 
@@ -97,36 +106,36 @@ def sends(kind: str, me: str | None, master: str | None, cluster_events: str) ->
     return me == master
 
 
-def notice(kind: str, events: Sequence[Mapping[str, Any]], ctx: render.Context) -> dict[str, Any]:
+def notice(kind: str, events: Sequence[Event], ctx: render.Context) -> dict[str, Any]:
     main = events[-1] if kind in MASTER_CHANGES else events[0]
     fields = {
-        k: main[k]
+        k: main.fields[k]
         for k in ("node", "family", "from", "to", "master", "standby", "cause", "reason")
-        if k in main
+        if k in main.fields
     }
     return {
-        "id": "e" + "+".join(str(e.get("id")) for e in events),
+        "id": "e" + "+".join(str(e.id) for e in events),
         "kind": kind,
         "severity": _severity(kind, events),
-        "time": float(main.get("time", ctx.now)),
+        "time": float(main.time),
         "node": ctx.node,
         "title": render.title(kind, events, ctx),
         "text": render.body(kind, events, ctx),
         "events": [
-            {k: e.get(k) for k in ("id", "kind", "time", "message") if k in e} for e in events
+            {"id": e.id, "kind": e.kind, "time": e.time, "message": e.message} for e in events
         ],
         "fields": fields,
     }
 
 
-def _severity(kind: str, events: Iterable[Mapping[str, Any]]) -> str:
+def _severity(kind: str, events: Iterable[Event]) -> str:
     levels = [SEVERITY.get(kind, "warning")]
-    levels += [SEVERITY.get(kind_of(dict(e)) or "", "info") for e in events]
+    levels += [SEVERITY.get(kind_of(e) or "", "info") for e in events]
     return max(levels, key=SEVERITIES.index)
 
 
 def notices(
-    events: Sequence[Mapping[str, Any]],
+    events: Sequence[Event],
     allowed: frozenset[str],
     may_send: Mapping[str, bool] | None,
     ctx: render.Context,
@@ -144,23 +153,23 @@ def notices(
     for group in _runs(events):
         taken: set[int] = set()
         for i, e in enumerate(group):
-            kind = kind_of(dict(e))
+            kind = kind_of(e)
             if kind not in MASTER_CHANGES or not ok(kind):
                 continue
-            nodes = {e.get("from"), e.get("to")}
+            nodes = {e.fields.get("from"), e.fields.get("to")}
             absorbed = [
                 j
                 for j, x in enumerate(group)
                 if j not in taken
                 and j != i
-                and x.get("kind") in NODE_LEVEL
-                and x.get("node") in nodes
+                and x.kind in NODE_LEVEL
+                and x.fields.get("node") in nodes
             ]
             taken.update(absorbed)
             taken.add(i)
             out.append(notice(kind, [group[j] for j in absorbed] + [e], ctx))
         for i, e in enumerate(group):
-            kind = kind_of(dict(e))
+            kind = kind_of(e)
             if i not in taken and ok(kind):
                 assert kind is not None
                 out.append(notice(kind, [e], ctx))
@@ -168,24 +177,23 @@ def notices(
     return out
 
 
-def _runs(events: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    groups: list[list[Mapping[str, Any]]] = []
+def _runs(events: Sequence[Event]) -> list[list[Event]]:
+    groups: list[list[Event]] = []
     for e in events:
-        if groups and groups[-1][0].get("time") == e.get("time"):
+        if groups and groups[-1][0].time == e.time:
             groups[-1].append(e)
         else:
             groups.append([e])
     return groups
 
 
-def problem_kind(problem: Mapping[str, Any]) -> str:
-    kind = str(problem.get("kind"))
-    return PROBLEM_KIND.get(kind, kind)
+def problem_kind(problem: Problem) -> str:
+    return PROBLEM_KIND.get(problem.kind, problem.kind)
 
 
 def reminder(
     box: Box,
-    problems: Mapping[str, Mapping[str, Any]],
+    problems: Mapping[str, Problem],
     allowed: frozenset[str],
     may_send: Mapping[str, bool] | None,
     interval: float,
@@ -210,7 +218,7 @@ def reminder(
         return None
     for key in mine:
         box.reminded[key] = ctx.now
-    ordered = sorted(mine.values(), key=lambda p: float(p.get("since", 0)))
+    ordered = sorted(mine.values(), key=lambda p: float(p.since))
     head, text = render.reminder(ordered, ctx)
     return {
         "id": f"r{ctx.now:.3f}",
@@ -223,7 +231,7 @@ def reminder(
         "title": head,
         "text": text,
         "events": [],
-        "fields": {"problems": [p.get("message") for p in ordered]},
+        "fields": {"problems": [p.message for p in ordered]},
     }
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kissha.core.model import iso
+from kissha.notify.kinds import MASTER_CHANGES
 
 if TYPE_CHECKING:
     from kissha.config import Config
+    from kissha.core.model import Event, Problem
     from kissha.core.report import RunReport
     from kissha.engine.state import State
 
@@ -33,76 +35,112 @@ def one_line(text: str, limit: int = MAX_TITLE) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def title(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+@dataclass(frozen=True)
+class Words:
+    """How the notifications of one event kind read. ``title`` (after "kissha: ") is a
+    template of the leading event's {message}, {from}, {to}, {node} and {why} (its
+    reason) and of the sender {me}; ``hint`` (what to do) of {old}, {new}, {node},
+    {family} ("?" when the event lacks them), {me} and {oks} (successes_before_promotion)."""
+
+    title: str
+    hint: str
+    # A cause may need other advice: records/standby, records/first-run.
+    causes: Mapping[str, str] = field(default_factory=dict)
+
+
+# A kind no version of the table knows (a state written by another version): its
+# message says it, with no advice.
+UNLISTED = Words("{message}", "")
+WORDS: dict[str, Words] = {
+    "failover": Words(
+        "failover {from} -> {to} ({from} down: {why})",
+        "Find out why {old} fails the probes above and repair it. Nothing to do in "
+        "DNS: kissha fails back by itself once {old} passes {oks} rounds in a row.",
+    ),
+    "failback": Words(
+        "failback {from} -> {to} ({to} is up again and preferred)",
+        "Nothing to do: {new} passed {oks} rounds in a row and leads again.",
+    ),
+    "rotation": Words(
+        "rotation: master {from} -> {to} (planned: a new week, a pin or the config)",
+        "Nothing to do: the weekly rotation, a pin or an edited config moved the "
+        "master; both nodes pass their probes.",
+    ),
+    "records": Words(
+        "records changed: {message}",
+        "Nothing to do if the config was edited on purpose: the zone files now match "
+        "the config's addresses.",
+        {
+            "standby": "Nothing to do: the standby names follow the healthy nodes.",
+            "first-run": "Nothing to do: the state knew no roles (a first run, or a state "
+            "started afresh), so the records were written for the roles of this run.",
+        },
+    ),
+    "rollback": Words(
+        "rollback on {me}: {message}",
+        "The old zone files are back. Look at this run's output (kissha failover "
+        "--dry-run) and the nameserver's log on {me}; kissha tries again at the next run.",
+    ),
+    "node-down": Words(
+        "{message}",
+        "Find out why {node} fails the probes above. It is trusted again after "
+        "{oks} good rounds in a row.",
+    ),
+    "node-up": Words("{node} is up again", "Nothing to do."),
+    "family-down": Words("{message}", "Check {node}'s {family} address, routes and firewall."),
+    "family-up": Words("{message}", "Nothing to do."),
+    "all-down": Words(
+        "every node is down, seen from {me}: the records stay as they are",
+        "Every node fails its probes from {me}: check {me}'s own network first. "
+        "The records stay as they are until a node passes again.",
+    ),
+    "split-brain": Words(
+        "SPLIT BRAIN seen from {me}: {message}",
+        "The nameservers point at different masters, so users reach different "
+        "nodes. Check the connectivity between the nodes; 'kissha status' on a host that "
+        "reaches every nameserver shows what each answers.",
+    ),
+    "split-brain-resolved": Words("split brain resolved: {message}", "Nothing to do."),
+    "cert-expiring": Words(
+        "certificate close to expiry: {message}",
+        "Renew the certificate (or check that renewal runs).",
+    ),
+    "cert-failed": Words(
+        "certificates: {message}",
+        "Run 'kissha certs --dry-run' on {me}: it shows each name's last error "
+        "and when it tries again (the old certificates stay in place meanwhile).",
+    ),
+    "error": Words(
+        "error on {me}: {message}",
+        "Run 'kissha check-config' and 'kissha failover --dry-run' on {me} for the details.",
+    ),
+}
+
+
+def _leading(kind: str, events: Sequence[Event]) -> Event:
+    """The event a notice is about: the last master change of a run, else the first."""
+    return events[-1] if kind in MASTER_CHANGES else events[0]
+
+
+def title(kind: str, events: Sequence[Event], ctx: Context) -> str:
     """``kissha: failover fishfinger -> blowfish (fishfinger down: https/ipv4: ...)``."""
-    main = events[-1] if kind in ("failover", "failback", "rotation") else events[0]
-    message = str(main.get("message", ""))
-    old, new = main.get("from"), main.get("to")
-    if kind == "failover":
-        why = main.get("reason") or "it is down"
-        text = f"failover {old} -> {new} ({old} down: {why})"
-    elif kind == "failback":
-        text = f"failback {old} -> {new} ({new} is up again and preferred)"
-    elif kind == "rotation":
-        text = f"rotation: master {old} -> {new} (planned: a new week, a pin or the config)"
-    elif kind == "records":
-        text = f"records changed: {message}"
-    elif kind == "node-up":
-        text = f"{main.get('node')} is up again"
-    elif kind == "rollback":
-        text = f"rollback on {ctx.node}: {message}"
-    elif kind == "all-down":
-        text = f"every node is down, seen from {ctx.node}: the records stay as they are"
-    elif kind == "split-brain":
-        text = f"SPLIT BRAIN seen from {ctx.node}: {message}"
-    elif kind == "split-brain-resolved":
-        text = f"split brain resolved: {message}"
-    elif kind == "cert-expiring":
-        text = f"certificate close to expiry: {message}"
-    elif kind == "cert-failed":
-        text = f"certificates: {message}"
-    elif kind == "error":
-        text = f"error on {ctx.node}: {message}"
-    else:  # node-down, family-down, family-up: their message says it all
-        text = message
-    if len(events) > 1 and kind not in ("failover", "failback", "rotation"):
+    main = _leading(kind, events)
+    values = {
+        "message": main.message,
+        "from": main.fields.get("from"),
+        "to": main.fields.get("to"),
+        "node": main.fields.get("node"),
+        "why": main.fields.get("reason") or "it is down",
+        "me": ctx.node,
+    }
+    text = WORDS.get(kind, UNLISTED).title.format_map(values)
+    if len(events) > 1 and kind not in MASTER_CHANGES:
         text += f" (+{len(events) - 1} more)"
     return one_line(f"kissha: {text}")
 
 
-HINTS = {
-    "failover": "Find out why {old} fails the probes above and repair it. Nothing to do in "
-    "DNS: kissha fails back by itself once {old} passes {oks} rounds in a row.",
-    "failback": "Nothing to do: {new} passed {oks} rounds in a row and leads again.",
-    "rotation": "Nothing to do: the weekly rotation, a pin or an edited config moved the "
-    "master; both nodes pass their probes.",
-    "records": "Nothing to do if the config was edited on purpose: the zone files now match "
-    "the config's addresses.",
-    "records/standby": "Nothing to do: the standby names follow the healthy nodes.",
-    "records/first-run": "Nothing to do: the state knew no roles (a first run, or a state "
-    "started afresh), so the records were written for the roles of this run.",
-    "rollback": "The old zone files are back. Look at this run's output (kissha failover "
-    "--dry-run) and the nameserver's log on {me}; kissha tries again at the next run.",
-    "node-down": "Find out why {node} fails the probes above. It is trusted again after "
-    "{oks} good rounds in a row.",
-    "node-up": "Nothing to do.",
-    "family-down": "Check {node}'s {family} address, routes and firewall.",
-    "family-up": "Nothing to do.",
-    "all-down": "Every node fails its probes from {me}: check {me}'s own network first. "
-    "The records stay as they are until a node passes again.",
-    "split-brain": "The nameservers point at different masters, so users reach different "
-    "nodes. Check the connectivity between the nodes; 'kissha status' on a host that "
-    "reaches every nameserver shows what each answers.",
-    "split-brain-resolved": "Nothing to do.",
-    "cert-expiring": "Renew the certificate (or check that renewal runs).",
-    "cert-failed": "Run 'kissha certs --dry-run' on {me}: it shows each name's last error "
-    "and when it tries again (the old certificates stay in place meanwhile).",
-    "error": "Run 'kissha check-config' and 'kissha failover --dry-run' on {me} for the details.",
-}
-
-
-def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
-    main = events[-1] if kind in ("failover", "failback", "rotation") else events[0]
+def hint(kind: str, events: Sequence[Event], ctx: Context) -> str:
+    main = _leading(kind, events).fields
     values = {
         "old": main.get("from", "?"),
         "new": main.get("to", "?"),
@@ -111,17 +149,15 @@ def hint(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
         "me": ctx.node,
         "oks": ctx.config.health.successes_before_promotion,
     }
-    cause = f"{kind}/{main.get('cause')}"
-    return HINTS.get(cause, HINTS.get(kind, "")).format(**values)
+    words = WORDS.get(kind, UNLISTED)
+    return words.causes.get(str(main.get("cause")), words.hint).format(**values)
 
 
-def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
+def body(kind: str, events: Sequence[Event], ctx: Context) -> str:
     """What happened, what the run saw, what to do."""
-    out = [f"{iso(float(e.get('time', 0)))}  {e.get('kind')}: {_line(e)}" for e in events]
+    out = [f"{iso(e.time)}  {e.kind}: {_line(e.message)}" for e in events]
     report, st = ctx.report, ctx.state
-    ran_now = report is not None and any(
-        abs(float(e.get("time", 0)) - report.now) < 0.001 for e in events
-    )
+    ran_now = report is not None and any(abs(e.time - report.now) < 0.001 for e in events)
     out.append("")
     if st.roles is not None:
         out.append(f"now: master {st.roles.master}, standby {st.roles.standby}")
@@ -135,13 +171,13 @@ def body(kind: str, events: Sequence[Mapping[str, Any]], ctx: Context) -> str:
     text = hint(kind, events, ctx)
     if text:
         out += ["", f"what to do: {text}"]
-    ids = ", ".join(str(e.get("id")) for e in events if e.get("id") is not None)
+    ids = ", ".join(str(e.id) for e in events)
     out += ["", f"-- kissha on {ctx.node}" + (f" (event {ids})" if ids else "")]
     return "\n".join(out) + "\n"
 
 
-def _line(event: Mapping[str, Any]) -> str:
-    return one_line(str(event.get("message", "")), MAX_MESSAGE_LINE)
+def _line(message: str) -> str:
+    return one_line(str(message), MAX_MESSAGE_LINE)
 
 
 def probe_lines(report: RunReport) -> list[str]:
@@ -161,13 +197,13 @@ def probe_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def reminder(problems: Sequence[Mapping[str, Any]], ctx: Context) -> tuple[str, str]:
+def reminder(problems: Sequence[Problem], ctx: Context) -> tuple[str, str]:
     """Title and body of a reminder of the problems still open."""
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    head = f"kissha: still open since {iso(float(first['since']))}: {first['message']}{more}"
+    head = f"kissha: still open since {iso(float(first.since))}: {first.message}{more}"
     out = [f"{len(problems)} problem(s) still open, seen from {ctx.node}:", ""]
-    out += [f"since {iso(float(p['since']))}  {p['kind']}: {_line(p)}" for p in problems]
+    out += [f"since {iso(float(p.since))}  {p.kind}: {_line(p.message)}" for p in problems]
     st = ctx.state
     if st.roles is not None:
         out += ["", f"now: master {st.roles.master}, standby {st.roles.standby}"]

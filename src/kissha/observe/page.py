@@ -61,7 +61,7 @@ def due(config: Config, now: float, st: State) -> bool:
     page = config.page
     if page.every <= 0 or page.dir is None or not (page.dir / "index.html").exists():
         return True
-    if st.events and float(st.events[-1].get("time", 0)) >= round(now, 3):
+    if st.events and st.events[-1].time >= round(now, 3):
         return True
     try:
         last = (config.state_dir / STAMP).stat().st_mtime
@@ -133,7 +133,7 @@ def build(
         checks=status.monitor_checks(config, now),
     )
     report = verdict.Report(obs, verdict.judge(obs))
-    events = [e for e in st.events if float(e.get("time", 0)) >= start]
+    events = [e for e in st.events if e.time >= start]
     data = pagehtml.PageData(
         title=page.title or f"kissha: {', '.join(config.node_names)}",
         now=now,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from kissha.core.model import Node, ProbeResult, iso
+from kissha.core.model import Event, Node, ProbeResult, iso
 from kissha.observe import timeline
 from kissha.observe.history import Bucket
 from kissha.observe.verdict import Report
@@ -86,7 +86,7 @@ class PageData:
     nodes: tuple[Node, ...]
     health: Mapping[str, bool]  # debounced: node -> up
     history: Sequence[Bucket]
-    events: Sequence[Mapping[str, Any]]  # oldest first
+    events: Sequence[Event]  # oldest first
     start: float  # the timeline's start (now - days)
     column_width: int = 900  # seconds per timeline column (history.column_width)
     version: str = ""
@@ -246,14 +246,14 @@ def _checks(checks: Sequence[Any]) -> str:
     )
 
 
-def _events(events: Sequence[Mapping[str, Any]]) -> str:
+def _events(events: Sequence[Event]) -> str:
     last = list(events)[-LAST_EVENTS:][::-1]
     if not last:
         return '<p class="muted">None in this period.</p>'
     items = [
-        f"<li><code class='small'>{escape(iso(float(e.get('time', 0))))}</code> "
-        f"<strong class='{timeline.EVENT_CLASSES.get(str(e.get('kind')), '')}'>"
-        f"{escape(str(e.get('kind', '')))}</strong> {escape(str(e.get('message', '')))}</li>"
+        f"<li><code class='small'>{escape(iso(e.time))}</code> "
+        f"<strong class='{timeline.EVENT_CLASSES.get(e.kind, '')}'>"
+        f"{escape(e.kind)}</strong> {escape(e.message)}</li>"
         for e in last
     ]
     return f"<ul>{''.join(items)}</ul>"

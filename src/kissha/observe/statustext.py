@@ -59,7 +59,7 @@ def text(report: Report) -> str:
     else:
         out.append(f"  last run: {iso(obs.last_run)} ({ago(obs.now - obs.last_run)} ago)")
     for e in obs.events:
-        out.append(f"  {iso(float(e.get('time', 0)))}  {e.get('kind')}: {e.get('message')}")
+        out.append(f"  {iso(e.time)}  {e.kind}: {e.message}")
     if obs.checks is not None:
         out += ["", _checks_text(obs)]
     out.append("")
@@ -137,7 +137,8 @@ def as_json(report: Report) -> dict[str, Any]:
             "health": dict(obs.health),
             "last_run": None if obs.last_run is None else iso(obs.last_run),
             "last_run_age": None if obs.last_run is None else round(obs.now - obs.last_run, 1),
-            "events": list(obs.events),
+            # members in state.json's (sorted) order, whichever run added the event
+            "events": [dict(sorted(e.to_json().items())) for e in obs.events],
         },
         "checks": None
         if obs.checks is None

@@ -14,9 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
-from kissha.core.model import Family, iso
+from kissha.core.model import Event, Family, iso
 from kissha.observe.history import Bucket, Stats, series_key
 
 VIEW_W, VIEW_H = 1000, 100
@@ -129,27 +128,27 @@ def tick_label(t: float) -> str:
     return time.strftime("%H:%M", tm)
 
 
-def _event_node(event: Mapping[str, Any]) -> str | None:
-    node = event.get("node")
+def _event_node(event: Event) -> str | None:
+    node = event.fields.get("node")
     if isinstance(node, str):
         return node
-    message = str(event.get("message", ""))  # events written before they named the node
+    message = event.message  # events written before they named the node
     return message.split(" is ", 1)[0] if " is " in message else None
 
 
 def down_spans(
-    events: Sequence[Mapping[str, Any]], node: str, start: float, end: float
+    events: Sequence[Event], node: str, start: float, end: float
 ) -> list[tuple[float, float]]:
     """When ``node`` was down (debounced), from its node-down and node-up events."""
     spans = []
     since: float | None = None
     for e in events:
-        if e.get("kind") not in ("node-down", "node-up") or _event_node(e) != node:
+        if e.kind not in ("node-down", "node-up") or _event_node(e) != node:
             continue
-        t = float(e.get("time", 0))
-        if e["kind"] == "node-down" and since is None:
+        t = float(e.time)
+        if e.kind == "node-down" and since is None:
             since = t
-        elif e["kind"] == "node-up" and since is not None:
+        elif e.kind == "node-up" and since is not None:
             spans.append((since, t))
             since = None
     if since is not None:
@@ -173,10 +172,10 @@ def _line(cols: Sequence[Column], grid: Grid, scale: float) -> str:
     return "".join(parts)
 
 
-def _event_mark(e: Mapping[str, Any], x: float) -> str:
-    kind = str(e.get("kind", ""))
+def _event_mark(e: Event, x: float) -> str:
+    kind = e.kind
     cls = EVENT_CLASSES.get(kind, "ev-other")
-    tip = escape(f"{iso(float(e.get('time', 0)))} {kind}: {e.get('message', '')}")
+    tip = escape(f"{iso(e.time)} {kind}: {e.message}")
     return (
         f'<g class="ev {cls}"><title>{tip}</title><path d="M{x:g} 0V{VIEW_H}"/>'
         f'<path class="hit" d="M{x:g} 0V{VIEW_H}"/></g>'
@@ -186,7 +185,7 @@ def _event_mark(e: Mapping[str, Any], x: float) -> str:
 def panel(
     node: str,
     series: Mapping[Family, Sequence[Column]],
-    events: Sequence[Mapping[str, Any]],
+    events: Sequence[Event],
     grid: Grid,
     scale: float,
 ) -> str:
@@ -226,7 +225,7 @@ def panel(
             cls = "l4" if family == "ipv4" else "l6"
             out.append(f'<path class="lat {cls}" d="{d}"><title>{family}</title></path>')
     for e in events:
-        t = float(e.get("time", 0))
+        t = float(e.time)
         if grid.start <= t <= grid.end:
             out.append(_event_mark(e, grid.x(t)))
     out.append("</svg>")
@@ -236,7 +235,7 @@ def panel(
 def figure(
     nodes: Sequence[tuple[str, Sequence[Family]]],
     buckets: Sequence[Bucket],
-    events: Sequence[Mapping[str, Any]],
+    events: Sequence[Event],
     grid: Grid,
 ) -> str:
     """The whole timeline: a panel per node under a caption, then the UTC time axis."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kissha.core.model import Family, Node, ProbeResult, Roles
+from kissha.core.model import Event, Family, Node, ProbeResult, Roles
 from kissha.core.policy import round_ok
 
 MAX_NAMES = 40  # A/AAAA names asked per nameserver, from the first zones on
@@ -60,7 +60,7 @@ class Observation:
     stale_after: float
     roles: Roles | None = None
     health: Mapping[str, bool] = field(default_factory=dict)  # from the state: node -> up
-    events: tuple[Mapping[str, Any], ...] = ()
+    events: tuple[Event, ...] = ()
     state_warning: str | None = None
     zones_skipped: int = 0
     asked: bool = True  # False: the nameservers were not asked (a page without them)
