@@ -91,9 +91,9 @@ def test_publish_refuses_a_directory_that_is_no_site(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _publish_config(tmp_path)
-    (tmp_path / "www/example.com").mkdir()
+    (tmp_path / "www/example.edu").mkdir()  # not among the config's sites
     assert main(["-c", str(config), "publish"]) == 2
-    assert "no site 'example.com'" in capsys.readouterr().err
+    assert "no site 'example.edu'" in capsys.readouterr().err
     assert not (tmp_path / "root").exists()
 
 
