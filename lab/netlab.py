@@ -85,6 +85,7 @@ class Lab:
         health: Mapping[str, object] | None = None,
         template: str = ZONE_TEMPLATE,
         rotation: str = "weekly",
+        services: bool = True,
     ) -> None:
         self.nodes: tuple[LabNode, ...] = NODES
         self.client = CLIENT
@@ -93,6 +94,8 @@ class Lab:
         self.template = template
         # "off" for anything that runs at the real time (the daemon): no --now to pin it.
         self.rotation = rotation
+        # False: the network only, no server on any node (a deploy test brings up its own).
+        self.with_services = services
         self.prefix = f"k{os.getpid()}x{next(_sequence)}-"
         self.root = Path("/")
         self.ca: CertPair | None = None
@@ -164,6 +167,8 @@ class Lab:
         netns.register(self.close)
         self.root = Path(tempfile.mkdtemp(prefix=f"klab{os.getpid()}-", dir="/tmp"))
         self._build_network()
+        if not self.with_services:
+            return
         self.ca = make_ca(self.root / "pki")
         for node in self.nodes:
             self._prepare_node(node)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kissha.config import Config
 from kissha.config.deploy import DeployConfig
-from kissha.deploy import zones
+from kissha.deploy import placeholders, zones
 from kissha.deploy.plan import Change, plan, services
 from kissha.deploy.remote import Remote, RemoteError
 from kissha.render.engine import Rendered, render_node
@@ -130,6 +130,12 @@ def deploy_node(
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
         steps.append(f"{keep}mv -f {q}{STAGED} {q}")
     remote.must(" && ".join(steps))
+    # A fresh node has no certificates yet: nginx -t would refuse the names it serves.
+    when = time.time() if now is None else now
+    lacking = placeholders.missing(remote, placeholders.needed(cfg, result.node, flavour))
+    written = placeholders.write(cfg, remote, lacking, when)
+    result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
+                     for n in lacking]  # fmt: skip
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
     whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
         c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
@@ -141,6 +147,8 @@ def deploy_node(
         ok, out = remote.run(list(check))
         if not ok:
             _restore(remote, result.changes)
+            if written:
+                remote.sh("rm -f " + " ".join(shlex.quote(p) for p in written))
             result.error = f"{check[0]} refused the new files: {out.strip()}"
             result.code = 3
             return result

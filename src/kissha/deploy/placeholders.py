@@ -1,0 +1,65 @@
+"""Placeholder certificates for a node that has none yet, so that its first deploy's
+whole-config check (``nginx -t`` loads every certificate it names) passes and the TLS
+servers start.
+
+On a fresh node nothing has run ``kissha certs`` yet, and it cannot run before deploy
+has installed its kissha.toml: without this, a deploy from scratch would be refused by
+nginx and put everything back. A placeholder is exactly what ``kissha certs`` itself
+writes first (certs/store.py: self-signed, for that one name, marked as a placeholder),
+so the node's next ``kissha certs`` run sees it as due and replaces it. Only names with
+no certificate, key or chain file get one; an existing certificate is never touched.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from kissha.config import Config
+from kissha.deploy.remote import Remote
+from kissha.render.model import context
+
+
+@dataclass(frozen=True)
+class Needed:
+    name: str
+    cert: str
+    key: str
+    fullchain: str
+
+
+def needed(cfg: Config, node: str, flavour: str) -> list[Needed]:
+    """Every name the node serves over TLS (HTTPS or Gemini), with its certificate paths."""
+    names = context(cfg, cfg.node(node), flavour, "")["names"]
+    return [Needed(n.name, n.cert, n.key, n.fullchain) for n in names if n.https or n.gemini]
+
+
+def missing(remote: Remote, wanted: list[Needed]) -> list[Needed]:
+    """The names lacking any of their three files on the node (one command)."""
+    if not wanted:
+        return []
+    paths = sorted({remote.at(p) for w in wanted for p in (w.cert, w.key, w.fullchain)})
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    out = remote.must(f'for f in {quoted}; do [ -f "$f" ] || echo "$f"; done; true')
+    absent = set(out.splitlines())
+    return [w for w in wanted if absent & {remote.at(p) for p in (w.cert, w.key, w.fullchain)}]
+
+
+def write(cfg: Config, remote: Remote, names: list[Needed], now: float) -> list[str]:
+    """Write a placeholder key, certificate and chain for each name; the paths written
+    (root-prefixed)."""
+    if not names:
+        return []
+    from kissha.certs import store  # cryptography: only when a placeholder is needed
+
+    key_type = cfg.certs.key_type if cfg.certs else "ecdsa-p256"
+    key_group = cfg.certs.key_group if cfg.certs else ""
+    files: list[tuple[str, str, int, str, str]] = []
+    for n in names:
+        key = store.new_key(key_type)
+        cert = store.placeholder(n.name, key, now).decode()
+        files.append((remote.at(n.key), store.key_pem(key).decode(), 0o640 if key_group else 0o600,
+                      "root", key_group or "root"))  # fmt: skip
+        files += [(remote.at(p), cert, 0o644, "root", "root") for p in (n.cert, n.fullchain)]
+    remote.write_all(files)
+    return [path for path, *_ in files]
