@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import kissha
 from lab.netlab import Lab
 from lab.pebble import Pebble
 from lab.sshnode import SshNode
@@ -161,6 +162,10 @@ def test_from_scratch_both_nodes_serve_every_site_with_certs_and_failover(
             r = nodes[name].exec(_unit(nodes[name], "certs"), timeout=180)
             assert r.returncode == 1, r.stdout + r.stderr
         assert lab.all_point_at("fishfinger", SITE)
+        # blowfish's example.org was validated through fishfinger's nginx, which does not
+        # hold the token and redirects along the node FQDNs (try_files ... @next).
+        log = nodes["fishfinger"].path("/var/log/nginx/access.log").read_text()
+        assert any("/.well-known/acme-challenge/" in x and '" 302 ' in x for x in log.splitlines())
 
         # 5. Both nodes serve every name over HTTP, HTTPS (pebble's certificates, checked
         # against its root) and Gemini; both nameservers answer the zone.
@@ -205,6 +210,27 @@ def test_from_scratch_both_nodes_serve_every_site_with_certs_and_failover(
         assert again.returncode == 0, again.stdout + again.stderr
         assert again.stdout.count(": no change") == 2
         assert lab.all_point_at("blowfish", SITE)
+
+        # 8. A template nginx refuses (its own nginx -t, run for real on each node): the
+        # files are put back, nothing is reloaded, the sites are still served.
+        before = {n: nodes[n].path("/etc/nginx/sites-enabled/kissha").read_text() for n in NODES}
+        calls = {n: nodes[n].path("/run/systemctl.log").read_text() for n in NODES}
+        templates = site / "templates" / "debian"
+        templates.mkdir(parents=True)
+        shipped = Path(kissha.__file__).parent / "render/templates/debian/nginx.conf.j2"
+        (templates / "nginx.conf.j2").write_text(shipped.read_text() + "no_such_directive on;\n")
+        config.write_text(
+            config.read_text().replace("[deploy]\n", '[deploy]\ntemplates = "templates"\n')
+        )
+        refused = _kissha(lab, "-c", str(config), "deploy")
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert refused.stdout.count("FAILED: nginx refused the new files") == 2, refused.stdout
+        for name in NODES:
+            kept = nodes[name].path("/etc/nginx/sites-enabled/kissha").read_text()
+            assert kept == before[name]
+            assert nodes[name].path("/run/systemctl.log").read_text() == calls[name]
+        body = _curl(lab, SITE, lab.address("blowfish", "ipv4"), f"https://{SITE}/", root)
+        assert body == "<h1>example.org</h1>\n"
         print(f"\nfrom scratch to failover: {time.monotonic() - started:.1f} s")
     finally:
         for node in nodes.values():
