@@ -1,7 +1,8 @@
 """A network lab: two nodes and a client in network namespaces on one bridge, with faults.
 
 Each node runs what a real kissha node runs: nsd with its own copy of seed-style zones,
-an HTTPS server, molly-brown for Gemini, and kissha with its own config. The client
+an HTTPS server, molly-brown for Gemini, and kissha with its own config
+(``Lab(services=False)``: none of them, the network only; see lab/sshnode.py). The client
 namespace is where every query and fetch comes from: nothing in here ever connects to a
 lab address from the namespace the lab was started in.
 
