@@ -133,3 +133,42 @@ def test_a_template_error_contacts_no_node(tmp_path: Path) -> None:
     (tmp_path / "templates" / "nginx.conf.j2").write_text("{% if %}\n")
     assert main(["-c", str(config), "deploy"]) == 2
     assert not (tmp_path / "root").exists()
+
+
+def test_a_fresh_node_gets_placeholder_certificates_and_an_existing_one_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography import x509
+
+    from kissha import config as configmod
+    from kissha.deploy.placeholders import needed
+
+    config = _config(tmp_path)
+    wanted = {n.name: n for n in needed(configmod.load(config), "fishfinger", "debian")}
+    assert {"example.org", "www.example.org", "fishfinger.example.org"} <= set(wanted)
+    assert "blowfish.example.org" not in wanted  # another node's name: not served here
+    root = tmp_path / "root/fishfinger"
+    kept = wanted["www.example.org"]
+    for path in (kept.cert, kept.key, kept.fullchain):
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text("the operator's own\n")
+
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
+    out = capsys.readouterr().out
+    assert "note: placeholder certificate for example.org (kissha certs replaces it)" in out
+    assert "placeholder certificate for www.example.org" not in out
+    for path in (kept.cert, kept.key, kept.fullchain):
+        assert (root / path.lstrip("/")).read_text() == "the operator's own\n"
+    site = wanted["example.org"]
+    cert = x509.load_pem_x509_certificate((root / site.cert.lstrip("/")).read_bytes())
+    assert cert.issuer == cert.subject and "kissha placeholder" in cert.subject.rfc4514_string()
+    assert (root / site.fullchain.lstrip("/")).read_bytes() == (
+        root / site.cert.lstrip("/")
+    ).read_bytes()
+    assert (root / site.key.lstrip("/")).stat().st_mode & 0o777 == 0o640  # key_group set
+    before = _tree(root)
+
+    # Nothing else to change: no placeholder check, nothing written.
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 0
+    assert "placeholder" not in capsys.readouterr().out
+    assert _tree(root) == before
