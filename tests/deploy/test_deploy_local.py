@@ -172,3 +172,31 @@ def test_a_fresh_node_gets_placeholder_certificates_and_an_existing_one_is_kept(
     assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 0
     assert "placeholder" not in capsys.readouterr().out
     assert _tree(root) == before
+
+
+def test_a_no_change_deploy_downloads_only_zones_and_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyinfra.api.host import Host
+
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
+    fetched: list[str] = []
+    get_file = Host.get_file
+
+    def counting(self: Host, remote: str, *args: object, **kwargs: object) -> bool:
+        fetched.append(remote.rsplit("/", 1)[-1])
+        return get_file(self, remote, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Host, "get_file", counting)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 0
+    # Rendered files are compared by the SHA-256 the node computes; the zones (their
+    # serials and marks) and nothing else are read whole. (No state.json yet here.)
+    assert sorted(fetched) == ["example.net.zone", "example.org.zone"]
+
+    # A changed file on the node is read (for the diff) and put back.
+    nginx = tmp_path / "root/fishfinger/etc/nginx/sites-enabled/kissha"
+    nginx.write_text(nginx.read_text() + "# edited by hand\n")
+    fetched.clear()
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger", "--dry-run"]) == 1
+    assert "kissha" in fetched

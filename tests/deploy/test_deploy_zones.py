@@ -6,6 +6,7 @@ is newer than the node's, and a second deploy changes nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -140,10 +141,12 @@ def test_a_failover_during_the_deploy_installs_no_zone(
     source.write_text(source.read_text() + 'txt      IN TXT "added"\n')
     read_all = Remote.read_all
 
-    def failover_between(self: Remote, paths: list[str]) -> dict[str, str | None]:
+    def failover_between(
+        self: Remote, paths: list[str], known: Mapping[str, str] | None = None
+    ) -> dict[str, str | None]:
         if paths == ["/var/lib/kissha/state.json"] and self.root.endswith("fishfinger"):
             _fail_over_to_blowfish(fish)  # the node's cron run, between read and install
-        return read_all(self, paths)
+        return read_all(self, paths, known)
 
     monkeypatch.setattr(Remote, "read_all", failover_between)
     capsys.readouterr()

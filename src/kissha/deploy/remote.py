@@ -3,11 +3,17 @@ write with owner and mode, run argv lists, all through doas/sudo when configured
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from kissha.config.deploy import DeployConfig
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class RemoteError(Exception):
@@ -43,15 +49,35 @@ class Remote:
             raise RemoteError(f"{command}: {out.strip() or 'failed'}")
         return out
 
-    def read_all(self, paths: list[str]) -> dict[str, str | None]:
-        """The text of each path that exists on the node; None for the others."""
+    def read_all(
+        self, paths: list[str], known: Mapping[str, str] | None = None
+    ) -> dict[str, str | None]:
+        """The text of each path that exists on the node; None for the others.
+
+        One command lists the files that exist with their SHA-256, computed on the node
+        (sha256sum, or OpenBSD's sha256 -r); a path in ``known`` whose digest matches
+        that text is not downloaded (a deploy that changes nothing moves no file)."""
+        known = known or {}
         quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
-        out = self.must(f'for f in {quoted}; do [ -f "$f" ] && echo "$f"; done; true')
-        present = set(out.splitlines())
+        out = self.must(
+            "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='sha256 -r'; fi; "
+            f'for f in {quoted}; do [ -f "$f" ] && $h "$f"; done; true'
+        )
+        digests: dict[str, str] = {}
+        for line in out.splitlines():
+            parts = line.split(None, 1)
+            # sha256sum escapes an odd name with a leading backslash: then it is downloaded.
+            if len(parts) == 2 and not parts[0].startswith("\\"):
+                digests[parts[1]] = parts[0].lower()
         result: dict[str, str | None] = {}
         for path in paths:
-            if self.at(path) not in present:
+            there = digests.get(self.at(path))
+            if there is None:
                 result[path] = None
+                continue
+            text = known.get(path)
+            if text is not None and there == _sha256(text):
+                result[path] = text
                 continue
             buf = io.BytesIO()
             if not self.host.get_file(self.at(path), buf, **self.become):

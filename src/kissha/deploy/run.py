@@ -87,7 +87,10 @@ def deploy_node(
     result = NodeResult(files[0].node if files else "")
     srcs = srcs or []
     extra = [zones.state_path(cfg)] if srcs else []
-    current = remote.read_all([f.path for f in files] + [s.node_path for s in srcs] + extra)
+    # What deploy would write: a node file with the same SHA-256 is not downloaded.
+    known = {f.path: f.content for f in files if f.spec.kind == "file"}
+    paths = [f.path for f in files] + [s.node_path for s in srcs] + extra
+    current = remote.read_all(paths, known)
     if srcs:
         when = time.time() if now is None else now
         files = files + zones.rendered(cfg, result.node, flavour, srcs, current, when)
