@@ -6,7 +6,7 @@ is newer than the node's, and a second deploy changes nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pytest
@@ -142,11 +142,14 @@ def test_a_failover_during_the_deploy_installs_no_zone(
     read_all = Remote.read_all
 
     def failover_between(
-        self: Remote, paths: list[str], known: Mapping[str, str] | None = None
+        self: Remote,
+        paths: list[str],
+        known: Mapping[str, str] | None = None,
+        exists: Collection[str] = (),
     ) -> dict[str, str | None]:
         if paths == ["/var/lib/kissha/state.json"] and self.root.endswith("fishfinger"):
             _fail_over_to_blowfish(fish)  # the node's cron run, between read and install
-        return read_all(self, paths, known)
+        return read_all(self, paths, known, exists)
 
     monkeypatch.setattr(Remote, "read_all", failover_between)
     capsys.readouterr()

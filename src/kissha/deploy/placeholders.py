@@ -13,6 +13,7 @@ no certificate, key or chain file get one; an existing certificate is never touc
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kissha.config import Config
@@ -34,39 +35,36 @@ def needed(cfg: Config, node: str, flavour: str) -> list[Needed]:
     return [Needed(n.name, n.cert, n.key, n.fullchain) for n in names if n.https or n.gemini]
 
 
-def missing(remote: Remote, wanted: list[Needed]) -> list[Needed]:
-    """The names lacking any of their three files on the node (one command)."""
-    if not wanted:
-        return []
-    paths = sorted({remote.at(p) for w in wanted for p in (w.cert, w.key, w.fullchain)})
-    quoted = " ".join(shlex.quote(p) for p in paths)
-    out = remote.must(f'for f in {quoted}; do [ -f "$f" ] || echo "$f"; done; true')
-    absent = set(out.splitlines())
-    return [w for w in wanted if absent & {remote.at(p) for p in (w.cert, w.key, w.fullchain)}]
+def paths(wanted: list[Needed]) -> list[str]:
+    return sorted({p for w in wanted for p in (w.cert, w.key, w.fullchain)})
+
+
+def missing(wanted: list[Needed], current: Mapping[str, str | None]) -> list[Needed]:
+    """The names lacking any of their three files on the node (``current``: what
+    Remote.read_all found, with these paths among ``exists``)."""
+    return [w for w in wanted if any(current.get(p) is None for p in (w.cert, w.key, w.fullchain))]
 
 
 END = "KISSHA_PLACEHOLDER_END"  # a PEM text never holds this line
 STAGED = ".kissha-new"
 
 
-def write(cfg: Config, remote: Remote, names: list[Needed], now: float) -> list[str]:
-    """Write a placeholder key, certificate and chain for each name, all in one command
-    (each SSH command or upload is a round trip: ~0.1 s): every file is written under
-    umask 077 next to its target, given its owner and mode, then renamed into place.
-    Returns the paths written (root-prefixed)."""
+def script(cfg: Config, remote: Remote, names: list[Needed], now: float) -> tuple[str, list[str]]:
+    """Shell lines that write a placeholder key, certificate and chain for each name
+    (deploy runs them with the install, one SSH round trip): every file is written
+    under umask 077 next to its target, given its owner and mode, then renamed into
+    place. Also the paths written (root-prefixed)."""
     if not names:
-        return []
+        return "", []
     from kissha.certs import store  # cryptography: only when a placeholder is needed
 
     key_type = cfg.certs.key_type if cfg.certs else "ecdsa-p256"
     group = cfg.certs.key_group if cfg.certs else ""
     key_mode = "640" if group else "600"
     written: list[str] = []
-    dirs = sorted(
-        {remote.at(p).rsplit("/", 1)[0] for n in names for p in (n.key, n.cert, n.fullchain)}
-    )
+    dirs = sorted({remote.at(p).rsplit("/", 1)[0] for p in paths(names)})
     # The directories first, with the usual umask (a key group must be able to enter).
-    script = ["set -e", "mkdir -p " + " ".join(shlex.quote(d) for d in dirs), "umask 077"]
+    lines = ["set -e", "mkdir -p " + " ".join(shlex.quote(d) for d in dirs), "umask 077"]
     for n in names:
         key = store.new_key(key_type)
         pem = {
@@ -79,10 +77,10 @@ def write(cfg: Config, remote: Remote, names: list[Needed], now: float) -> list[
             (n.fullchain, pem["cert"], "644", "root"),
         ):
             q = shlex.quote(remote.at(path) + STAGED)
-            script += [f"cat > {q} <<'{END}'", text.rstrip("\n"), END]
+            lines += [f"cat > {q} <<'{END}'", text.rstrip("\n"), END]
             # An owner or group this system lacks (a test root) keeps the uploader's.
-            script.append(f"chown {owner} {q} 2>/dev/null || true")
-            script.append(f"chmod {mode} {q} && mv -f {q} {shlex.quote(remote.at(path))}")
+            lines.append(f"chown {owner} {q} 2>/dev/null || true")
+            lines.append(f"chmod {mode} {q} && mv -f {q} {shlex.quote(remote.at(path))}")
             written.append(remote.at(path))
-    remote.must("\n".join(script))
-    return written
+    lines.append("umask 022")
+    return "\n".join(lines) + "\n", written

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from kissha.config.deploy import DeployConfig
@@ -50,14 +50,19 @@ class Remote:
         return out
 
     def read_all(
-        self, paths: list[str], known: Mapping[str, str] | None = None
+        self,
+        paths: list[str],
+        known: Mapping[str, str] | None = None,
+        exists: Collection[str] = (),
     ) -> dict[str, str | None]:
         """The text of each path that exists on the node; None for the others.
 
         One command lists the files that exist with their SHA-256, computed on the node
         (sha256sum, or OpenBSD's sha256 -r); a path in ``known`` whose digest matches
-        that text is not downloaded (a deploy that changes nothing moves no file)."""
+        that text is not downloaded (a deploy that changes nothing moves no file). A
+        path in ``exists`` is never downloaded: "" if it exists."""
         known = known or {}
+        paths = [*paths, *(p for p in exists if p not in paths)]
         quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
         out = self.must(
             "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='sha256 -r'; fi; "
@@ -74,6 +79,9 @@ class Remote:
             there = digests.get(self.at(path))
             if there is None:
                 result[path] = None
+                continue
+            if path in exists:
+                result[path] = ""
                 continue
             text = known.get(path)
             if text is not None and there == _sha256(text):

@@ -90,7 +90,9 @@ def deploy_node(
     # What deploy would write: a node file with the same SHA-256 is not downloaded.
     known = {f.path: f.content for f in files if f.spec.kind == "file"}
     paths = [f.path for f in files] + [s.node_path for s in srcs] + extra
-    current = remote.read_all(paths, known)
+    # The certificates of the names served over TLS: only whether they exist.
+    tls = placeholders.needed(cfg, result.node, flavour)
+    current = remote.read_all(paths, known, placeholders.paths(tls))
     if srcs:
         when = time.time() if now is None else now
         files = files + zones.rendered(cfg, result.node, flavour, srcs, current, when)
@@ -132,11 +134,13 @@ def deploy_node(
         q = shlex.quote(at(c.path))
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
         steps.append(f"{keep}mv -f {q}{STAGED} {q}")
-    remote.must(" && ".join(steps))
-    # A fresh node has no certificates yet: nginx -t would refuse the names it serves.
-    when = time.time() if now is None else now
-    lacking = placeholders.missing(remote, placeholders.needed(cfg, result.node, flavour))
-    written = placeholders.write(cfg, remote, lacking, when)
+    # A fresh node has no certificates yet, and nginx -t would refuse the names it
+    # serves: placeholders, written by the same command.
+    lacking = placeholders.missing(tls, current)
+    prelude, written = placeholders.script(
+        cfg, remote, lacking, time.time() if now is None else now
+    )
+    remote.must(prelude + " && ".join(steps))
     result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
                      for n in lacking]  # fmt: skip
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
