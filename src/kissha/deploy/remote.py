@@ -62,12 +62,16 @@ class Remote:
         that text is not downloaded (a deploy that changes nothing moves no file). A
         path in ``exists`` is never downloaded: "" if it exists."""
         known = known or {}
-        paths = [*paths, *(p for p in exists if p not in paths)]
+        only = [p for p in exists if p not in paths]
         quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
+        # The paths whose existence alone matters print "- PATH": no digest to compute.
+        listed = " ".join(shlex.quote(self.at(p)) for p in only)
         out = self.must(
             "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='sha256 -r'; fi; "
-            f'for f in {quoted}; do [ -f "$f" ] && $h "$f"; done; true'
+            f'for f in {quoted}; do [ -f "$f" ] && $h "$f"; done; '
+            f'for f in {listed}; do [ -f "$f" ] && echo "- $f"; done; true'
         )
+        paths = [*paths, *only]
         digests: dict[str, str] = {}
         for line in out.splitlines():
             parts = line.split(None, 1)
