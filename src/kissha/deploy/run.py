@@ -8,11 +8,12 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from kissha.config import Config
 from kissha.config.deploy import DeployConfig
-from kissha.deploy import placeholders, zones
+from kissha.deploy import lock, placeholders, zones
 from kissha.deploy.plan import Change, plan, services
 from kissha.deploy.remote import Remote, RemoteError
 from kissha.render.engine import Rendered, render_node
@@ -119,6 +120,7 @@ def deploy_node(
                 return result
     # A failover that ran on the node since we read its roles: the zones rendered for the
     # old roles must not go in (they would point the records back).
+    again: dict[str, str | None] | None = None
     if srcs and any(c.file.spec.template == "zone" for c in result.changes):
         again = remote.read_all(extra)
         if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
@@ -140,7 +142,21 @@ def deploy_node(
     prelude, written = placeholders.script(
         cfg, remote, lacking, time.time() if now is None else now
     )
-    remote.must(prelude + " && ".join(steps))
+    command = prelude + " && ".join(steps)
+    if again is not None:
+        # Zones go in under the node's kissha lock, and only if state.json is still what
+        # was just read: no failover run can slip in between (deploy/lock.py).
+        state = extra[0]
+        lockfile = str(PurePosixPath(str(cfg.state_dir)) / "lock")
+        command = lock.locked(command, at(lockfile), at(state), again.get(state), lock.WAIT)
+    ok, out = remote.sh(command)
+    if not ok:
+        if "another kissha run holds" in out or "changed during the deploy" in out:
+            _remove_staged(remote, result.changes)
+            result.error = f"{out.strip()}: nothing installed; deploy again"
+            result.code = 5
+            return result
+        raise RemoteError(f"install: {out.strip() or 'failed'}")
     result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
                      for n in lacking]  # fmt: skip
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
