@@ -152,6 +152,15 @@ def test_a_fresh_node_gets_placeholder_certificates_and_an_existing_one_is_kept(
     for path in (kept.cert, kept.key, kept.fullchain):
         (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (root / path.lstrip("/")).write_text("the operator's own\n")
+    before = _tree(root)
+
+    # A check refuses the new files: the placeholders go too, the node is as it was.
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "nsd.conf.j2").write_text("server:\n\tno-such-option: yes\n")
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 3
+    assert "placeholder" not in capsys.readouterr().out
+    assert _tree(root) == before
+    (tmp_path / "templates" / "nsd.conf.j2").unlink()
 
     assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
     out = capsys.readouterr().out

@@ -51,9 +51,9 @@ STAGED = ".kissha-new"
 
 def script(cfg: Config, remote: Remote, names: list[Needed], now: float) -> tuple[str, list[str]]:
     """Shell lines that write a placeholder key, certificate and chain for each name
-    (deploy runs them with the install, one SSH round trip): every file is written
-    under umask 077 next to its target, given its owner and mode, then renamed into
-    place. Also the paths written (root-prefixed)."""
+    (one SSH command for them all): every file is written under umask 077 next to its
+    target, given its owner and mode, then renamed into place. Also the paths written
+    (root-prefixed)."""
     if not names:
         return "", []
     from kissha.certs import store  # cryptography: only when a placeholder is needed

@@ -108,13 +108,21 @@ def deploy_node(
             for c in result.changes
         ]
     )
+    # A fresh node has no certificates yet, and its servers' checks (relayd -n, nginx -t)
+    # would refuse the names it serves: placeholders, removed again if a check refuses.
+    lacking = placeholders.missing(tls, current)
+    prelude, written = placeholders.script(
+        cfg, remote, lacking, time.time() if now is None else now
+    )
+    if prelude:
+        remote.must(prelude)
     # 1. Checks that take the file: run on the staged copy, nothing installed yet.
     for c in result.changes:
         check = c.file.spec.check
         if check and any("{path}" in a for a in check):
             ok, out = remote.run([a.replace("{path}", at(c.path) + STAGED) for a in check])
             if not ok:
-                _remove_staged(remote, result.changes)
+                _remove_staged(remote, result.changes, written)
                 result.error = f"{c.path}: {check[0]} refused it: {out.strip()}"
                 result.code = 3
                 return result
@@ -124,7 +132,7 @@ def deploy_node(
     if srcs and any(c.file.spec.template == "zone" for c in result.changes):
         again = remote.read_all(extra)
         if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
-            _remove_staged(remote, result.changes)
+            _remove_staged(remote, result.changes, written)
             result.error = "the node's roles changed during the deploy (a failover ran): "
             result.error += "nothing installed; deploy again"
             result.code = 5
@@ -136,13 +144,7 @@ def deploy_node(
         q = shlex.quote(at(c.path))
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
         steps.append(f"{keep}mv -f {q}{STAGED} {q}")
-    # A fresh node has no certificates yet, and nginx -t would refuse the names it
-    # serves: placeholders, written by the same command.
-    lacking = placeholders.missing(tls, current)
-    prelude, written = placeholders.script(
-        cfg, remote, lacking, time.time() if now is None else now
-    )
-    command = prelude + " && ".join(steps)
+    command = " && ".join(steps)
     if again is not None:
         # Zones go in under the node's kissha lock, and only if state.json is still what
         # was just read: no failover run can slip in between (deploy/lock.py).
@@ -152,13 +154,11 @@ def deploy_node(
     ok, out = remote.sh(command)
     if not ok:
         if "another kissha run holds" in out or "changed during the deploy" in out:
-            _remove_staged(remote, result.changes)
+            _remove_staged(remote, result.changes, written)
             result.error = f"{out.strip()}: nothing installed; deploy again"
             result.code = 5
             return result
         raise RemoteError(f"install: {out.strip() or 'failed'}")
-    result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
-                     for n in lacking]  # fmt: skip
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
     whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
         c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
@@ -169,13 +169,13 @@ def deploy_node(
             continue
         ok, out = remote.run(list(check))
         if not ok:
-            _restore(remote, result.changes)
-            if written:
-                remote.sh("rm -f " + " ".join(shlex.quote(p) for p in written))
+            _restore(remote, result.changes, written)
             result.error = f"{check[0]} refused the new files: {out.strip()}"
             result.code = 3
             return result
     result.code = 1
+    result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
+                     for n in lacking]  # fmt: skip
     # 4. Reload only what changed, each service once.
     for service in services(result.changes):
         ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
@@ -188,15 +188,18 @@ def deploy_node(
     return result
 
 
-def _remove_staged(remote: Remote, changes: list[Change]) -> None:
-    paths = " ".join(shlex.quote(remote.at(c.path) + STAGED) for c in changes)
-    remote.sh(f"rm -f {paths}")
+def _remove_staged(remote: Remote, changes: list[Change], placeholders: list[str]) -> None:
+    """Nothing installed: the staged files and the placeholders written go."""
+    paths = [remote.at(c.path) + STAGED for c in changes] + placeholders
+    remote.sh("rm -f " + " ".join(shlex.quote(p) for p in paths))
 
 
-def _restore(remote: Remote, changes: list[Change]) -> None:
+def _restore(remote: Remote, changes: list[Change], placeholders: list[str]) -> None:
     for c in changes:
         q = shlex.quote(remote.at(c.path))
         remote.sh(f"mv -f {q}{BACKUP} {q}" if c.old is not None else f"rm -f {q}")
+    if placeholders:
+        remote.sh("rm -f " + " ".join(shlex.quote(p) for p in placeholders))
 
 
 def _drop_backups(remote: Remote, changes: list[Change]) -> None:
