@@ -139,7 +139,15 @@ def test_from_scratch_both_nodes_serve_every_site_with_certs_and_failover(
         (site / "gemini" / SITE).mkdir(parents=True)
         (site / "gemini" / SITE / "index.gmi").write_text("# example.org over Gemini\n")
 
-        # 3. kissha deploy, then kissha publish.
+        # 3. kissha deploy --dry-run (the diff, nothing written), kissha deploy, then
+        # kissha publish.
+        machine = Path("/etc/nsd/nsd.conf").read_text()
+        dry = _kissha(lab, "-c", str(config), "deploy", "--dry-run")
+        assert dry.returncode == 1, dry.stdout + dry.stderr
+        assert "+++ fishfinger:/etc/nginx/sites-enabled/kissha" in dry.stdout
+        for name in NODES:
+            assert nodes[name].path("/etc/nsd/nsd.conf").read_text() == machine
+            assert not nodes[name].path("/etc/kissha.toml").exists()
         deployed = _kissha(lab, "-c", str(config), "deploy")
         assert deployed.returncode == 1, deployed.stdout + deployed.stderr
         for name in NODES:
