@@ -209,3 +209,26 @@ def test_a_no_change_deploy_downloads_only_zones_and_state(
     fetched.clear()
     assert main(["-c", str(config), "deploy", "--node", "fishfinger", "--dry-run"]) == 1
     assert "kissha" in fetched
+
+
+def test_read_all_by_digest_whatever_the_file_names(tmp_path: Path) -> None:
+    from kissha.config.deploy import DeployConfig
+    from kissha.deploy.remote import Remote
+    from kissha.deploy.run import connect_pyinfra
+
+    deploy = DeployConfig(root=str(tmp_path))
+    remote = Remote(connect_pyinfra("n", "@local", deploy), deploy, "n")
+    names = ["/plain", "/with space", "/back\\slash", "/new\nline", "/absent"]
+    for name in names[:-1]:
+        (tmp_path / name.lstrip("/")).write_text(f"text of {name}\n")
+    known = {n: f"text of {n}\n" for n in names}
+    known["/plain"] = "something else\n"  # differs: downloaded
+    got = remote.read_all(names, known, exists=["/with space", "/also-absent"])
+    assert got == {
+        "/plain": "text of /plain\n",
+        "/with space": "text of /with space\n",
+        "/back\\slash": "text of /back\\slash\n",
+        "/new\nline": "text of /new\nline\n",
+        "/absent": None,
+        "/also-absent": None,
+    }

@@ -45,10 +45,10 @@ def locked(command: str, lock: str, state: str, state_text: str | None, wait: fl
     ``lock`` and ``state`` are the node's paths (root prefix applied)."""
     q = shlex.quote(state)
     check = (
-        "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='sha256 -r'; fi; "
-        f'd=; if [ -f {q} ]; then d=$($h {q}); d=${{d%% *}}; fi; [ "$d" = '
-        f"{shlex.quote(digest(state_text))} ] || "
-        f'{{ echo "{state} changed during the deploy"; exit {CHANGED}; }}'
+        "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h=sha256; fi; "
+        f"d=; if [ -f {q} ]; then d=$($h < {q} | cut -c1-64); fi; "
+        f'[ "$d" = {shlex.quote(digest(state_text))} ] || '
+        f"{{ echo {shlex.quote(state + ' changed during the deploy')}; exit {CHANGED}; }}"
     )
     directory = shlex.quote(str(PurePosixPath(lock).parent))
     inner = f"{check}\n{command}"

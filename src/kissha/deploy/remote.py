@@ -58,33 +58,34 @@ class Remote:
         """The text of each path that exists on the node; None for the others.
 
         One command lists the files that exist with their SHA-256, computed on the node
-        (sha256sum, or OpenBSD's sha256 -r); a path in ``known`` whose digest matches
+        (sha256sum, or OpenBSD's sha256); a path in ``known`` whose digest matches
         that text is not downloaded (a deploy that changes nothing moves no file). A
-        path in ``exists`` is never downloaded: "" if it exists."""
+        path only in ``exists`` is not downloaded: "" if it exists."""
         known = known or {}
         only = [p for p in exists if p not in paths]
         quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
-        # The paths whose existence alone matters print "- PATH": no digest to compute.
         listed = " ".join(shlex.quote(self.at(p)) for p in only)
+        # One line per path, in order: its digest (read from stdin, so that no file name
+        # is printed or escaped), "?" if it cannot be read, "-" if absent; the paths
+        # whose existence alone matters: "+" or "-".
         out = self.must(
-            "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='sha256 -r'; fi; "
-            f'for f in {quoted}; do [ -f "$f" ] && $h "$f"; done; '
-            f'for f in {listed}; do [ -f "$f" ] && echo "- $f"; done; true'
+            "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h=sha256; fi; "
+            f'for f in {quoted}; do if [ -f "$f" ]; then '
+            '{ $h < "$f" 2>/dev/null || echo "?"; } | cut -c1-64; else echo -; fi; done; '
+            f'for f in {listed}; do if [ -f "$f" ]; then echo +; else echo -; fi; done'
         )
         paths = [*paths, *only]
-        digests: dict[str, str] = {}
-        for line in out.splitlines():
-            parts = line.split(None, 1)
-            # sha256sum escapes an odd name with a leading backslash: then it is downloaded.
-            if len(parts) == 2 and not parts[0].startswith("\\"):
-                digests[parts[1]] = parts[0].lower()
+        lines = out.split()
+        if len(lines) != len(paths):
+            raise RemoteError(f"listing the files: unexpected output: {out.strip()[:200]}")
+        digests = {self.at(p): d.lower() for p, d in zip(paths, lines, strict=True) if d != "-"}
         result: dict[str, str | None] = {}
         for path in paths:
             there = digests.get(self.at(path))
             if there is None:
                 result[path] = None
                 continue
-            if path in exists:
+            if path in only:
                 result[path] = ""
                 continue
             text = known.get(path)
