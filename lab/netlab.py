@@ -1,7 +1,8 @@
 """A network lab: two nodes and a client in network namespaces on one bridge, with faults.
 
 Each node runs what a real kissha node runs: nsd with its own copy of seed-style zones,
-an HTTPS server, molly-brown for Gemini, and kissha with its own config. The client
+an HTTPS server, molly-brown for Gemini, and kissha with its own config
+(``Lab(services=False)``: none of them, the network only; see lab/sshnode.py). The client
 namespace is where every query and fetch comes from: nothing in here ever connects to a
 lab address from the namespace the lab was started in.
 
@@ -85,6 +86,7 @@ class Lab:
         health: Mapping[str, object] | None = None,
         template: str = ZONE_TEMPLATE,
         rotation: str = "weekly",
+        services: bool = True,
     ) -> None:
         self.nodes: tuple[LabNode, ...] = NODES
         self.client = CLIENT
@@ -93,6 +95,8 @@ class Lab:
         self.template = template
         # "off" for anything that runs at the real time (the daemon): no --now to pin it.
         self.rotation = rotation
+        # False: the network only, no server on any node (a deploy test brings up its own).
+        self.with_services = services
         self.prefix = f"k{os.getpid()}x{next(_sequence)}-"
         self.root = Path("/")
         self.ca: CertPair | None = None
@@ -164,6 +168,8 @@ class Lab:
         netns.register(self.close)
         self.root = Path(tempfile.mkdtemp(prefix=f"klab{os.getpid()}-", dir="/tmp"))
         self._build_network()
+        if not self.with_services:
+            return
         self.ca = make_ca(self.root / "pki")
         for node in self.nodes:
             self._prepare_node(node)

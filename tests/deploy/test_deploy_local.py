@@ -133,3 +133,102 @@ def test_a_template_error_contacts_no_node(tmp_path: Path) -> None:
     (tmp_path / "templates" / "nginx.conf.j2").write_text("{% if %}\n")
     assert main(["-c", str(config), "deploy"]) == 2
     assert not (tmp_path / "root").exists()
+
+
+def test_a_fresh_node_gets_placeholder_certificates_and_an_existing_one_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography import x509
+
+    from kissha import config as configmod
+    from kissha.deploy.placeholders import needed
+
+    config = _config(tmp_path)
+    wanted = {n.name: n for n in needed(configmod.load(config), "fishfinger", "debian")}
+    assert {"example.org", "www.example.org", "fishfinger.example.org"} <= set(wanted)
+    assert "blowfish.example.org" not in wanted  # another node's name: not served here
+    root = tmp_path / "root/fishfinger"
+    kept = wanted["www.example.org"]
+    for path in (kept.cert, kept.key, kept.fullchain):
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text("the operator's own\n")
+    before = _tree(root)
+
+    # A check refuses the new files: the placeholders go too, the node is as it was.
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "nsd.conf.j2").write_text("server:\n\tno-such-option: yes\n")
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 3
+    assert "placeholder" not in capsys.readouterr().out
+    assert _tree(root) == before
+    (tmp_path / "templates" / "nsd.conf.j2").unlink()
+
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
+    out = capsys.readouterr().out
+    assert "note: placeholder certificate for example.org (kissha certs replaces it)" in out
+    assert "placeholder certificate for www.example.org" not in out
+    for path in (kept.cert, kept.key, kept.fullchain):
+        assert (root / path.lstrip("/")).read_text() == "the operator's own\n"
+    site = wanted["example.org"]
+    cert = x509.load_pem_x509_certificate((root / site.cert.lstrip("/")).read_bytes())
+    assert cert.issuer == cert.subject and "kissha placeholder" in cert.subject.rfc4514_string()
+    assert (root / site.fullchain.lstrip("/")).read_bytes() == (
+        root / site.cert.lstrip("/")
+    ).read_bytes()
+    assert (root / site.key.lstrip("/")).stat().st_mode & 0o777 == 0o640  # key_group set
+    before = _tree(root)
+
+    # Nothing else to change: no placeholder check, nothing written.
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 0
+    assert "placeholder" not in capsys.readouterr().out
+    assert _tree(root) == before
+
+
+def test_a_no_change_deploy_downloads_only_zones_and_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyinfra.api.host import Host
+
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
+    fetched: list[str] = []
+    get_file = Host.get_file
+
+    def counting(self: Host, remote: str, *args: object, **kwargs: object) -> bool:
+        fetched.append(remote.rsplit("/", 1)[-1])
+        return get_file(self, remote, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Host, "get_file", counting)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 0
+    # Rendered files are compared by the SHA-256 the node computes; the zones (their
+    # serials and marks) and nothing else are read whole. (No state.json yet here.)
+    assert sorted(fetched) == ["example.net.zone", "example.org.zone"]
+
+    # A changed file on the node is read (for the diff) and put back.
+    nginx = tmp_path / "root/fishfinger/etc/nginx/sites-enabled/kissha"
+    nginx.write_text(nginx.read_text() + "# edited by hand\n")
+    fetched.clear()
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger", "--dry-run"]) == 1
+    assert "kissha" in fetched
+
+
+def test_read_all_by_digest_whatever_the_file_names(tmp_path: Path) -> None:
+    from kissha.config.deploy import DeployConfig
+    from kissha.deploy.remote import Remote
+    from kissha.deploy.run import connect_pyinfra
+
+    deploy = DeployConfig(root=str(tmp_path))
+    remote = Remote(connect_pyinfra("n", "@local", deploy), deploy, "n")
+    names = ["/plain", "/with space", "/back\\slash", "/new\nline", "/absent"]
+    for name in names[:-1]:
+        (tmp_path / name.lstrip("/")).write_text(f"text of {name}\n")
+    known = {n: f"text of {n}\n" for n in names}
+    known["/plain"] = "something else\n"  # differs: downloaded
+    got = remote.read_all(names, known, exists=["/with space", "/also-absent"])
+    assert got == {
+        "/plain": "text of /plain\n",
+        "/with space": "text of /with space\n",
+        "/back\\slash": "text of /back\\slash\n",
+        "/new\nline": "text of /new\nline\n",
+        "/absent": None,
+        "/also-absent": None,
+    }

@@ -6,6 +6,7 @@ is newer than the node's, and a second deploy changes nothing."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pytest
@@ -140,10 +141,15 @@ def test_a_failover_during_the_deploy_installs_no_zone(
     source.write_text(source.read_text() + 'txt      IN TXT "added"\n')
     read_all = Remote.read_all
 
-    def failover_between(self: Remote, paths: list[str]) -> dict[str, str | None]:
+    def failover_between(
+        self: Remote,
+        paths: list[str],
+        known: Mapping[str, str] | None = None,
+        exists: Collection[str] = (),
+    ) -> dict[str, str | None]:
         if paths == ["/var/lib/kissha/state.json"] and self.root.endswith("fishfinger"):
             _fail_over_to_blowfish(fish)  # the node's cron run, between read and install
-        return read_all(self, paths)
+        return read_all(self, paths, known, exists)
 
     monkeypatch.setattr(Remote, "read_all", failover_between)
     capsys.readouterr()
@@ -153,3 +159,55 @@ def test_a_failover_during_the_deploy_installs_no_zone(
     assert _masters((fish / ZONE).read_text()) == {"203.0.113.20", "2001:db8::20"}
     assert not list(fish.rglob("*.kissha-*"))
     assert set(_tree(tmp_path / "root")) == set(tree) | {"fishfinger/var/lib/kissha/state.json"}
+
+
+def test_zones_go_in_under_the_node_kissha_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kissha.deploy import lock
+    from kissha.files import RunLock
+
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy"]) == 1
+    fish = tmp_path / "root/fishfinger"
+    _fail_over_to_blowfish(fish)  # fishfinger's kissha has state: blowfish is master
+    source = tmp_path / "zones/example.org.zone"
+    source.write_text(source.read_text() + 'txt      IN TXT "added"\n')
+    before = _tree(fish)
+    monkeypatch.setattr(lock, "WAIT", 0.4)
+    capsys.readouterr()
+
+    # A kissha run holds the lock (a failover in progress): nothing goes in.
+    with RunLock(fish / "var/lib/kissha/lock"):
+        assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 5
+    out = capsys.readouterr().out
+    assert "another kissha run holds" in out and "nothing installed" in out
+    assert _tree(fish) == before | {"var/lib/kissha/lock": _tree(fish)["var/lib/kissha/lock"]}
+
+    # state.json rewritten after deploy read the roles (same roles, a run in between):
+    # the locked install sees it and installs nothing.
+    read_all = Remote.read_all
+    state = fish / "var/lib/kissha/state.json"
+
+    def run_between(
+        self: Remote,
+        paths: list[str],
+        known: Mapping[str, str] | None = None,
+        exists: Collection[str] = (),
+    ) -> dict[str, str | None]:
+        got = read_all(self, paths, known, exists)
+        if paths == ["/var/lib/kissha/state.json"]:
+            state.write_text(state.read_text() + "\n")
+        return got
+
+    monkeypatch.setattr(Remote, "read_all", run_between)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 5
+    assert "state.json changed during the deploy" in capsys.readouterr().out
+    assert 'IN TXT "added"' not in (fish / ZONE).read_text()
+    assert not list(fish.rglob("*.kissha-*"))
+
+    # Free and unchanged: installed, marks at blowfish.
+    monkeypatch.setattr(Remote, "read_all", read_all)
+    assert main(["-c", str(config), "deploy", "--node", "fishfinger"]) == 1
+    assert 'IN TXT "added"' in (fish / ZONE).read_text()
+    assert _masters((fish / ZONE).read_text()) == {"203.0.113.20", "2001:db8::20"}

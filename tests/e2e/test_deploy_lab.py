@@ -3,7 +3,9 @@ its lab address, with a key made here; deploy runs from the client namespace.
 
 The lab's nodes share one file system, so each node gets its own view through
 [deploy] root = "DIR/{node}": every path deploy reads or writes on a node is under that
-node's own directory, and one node's deploy cannot touch the other's files.
+node's own directory, and one node's deploy cannot touch the other's files. Reloads are
+``echo``s and nginx -t is skipped under the prefix: test_deploy_fresh.py deploys to nodes
+with their own mount namespace (lab/sshnode.py), where the servers really run.
 """
 
 from __future__ import annotations

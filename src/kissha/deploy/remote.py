@@ -3,11 +3,17 @@ write with owner and mode, run argv lists, all through doas/sudo when configured
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shlex
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from kissha.config.deploy import DeployConfig
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class RemoteError(Exception):
@@ -43,15 +49,48 @@ class Remote:
             raise RemoteError(f"{command}: {out.strip() or 'failed'}")
         return out
 
-    def read_all(self, paths: list[str]) -> dict[str, str | None]:
-        """The text of each path that exists on the node; None for the others."""
+    def read_all(
+        self,
+        paths: list[str],
+        known: Mapping[str, str] | None = None,
+        exists: Collection[str] = (),
+    ) -> dict[str, str | None]:
+        """The text of each path that exists on the node; None for the others.
+
+        One command lists the files that exist with their SHA-256, computed on the node
+        (sha256sum, or OpenBSD's sha256); a path in ``known`` whose digest matches
+        that text is not downloaded (a deploy that changes nothing moves no file). A
+        path only in ``exists`` is not downloaded: "" if it exists."""
+        known = known or {}
+        only = [p for p in exists if p not in paths]
         quoted = " ".join(shlex.quote(self.at(p)) for p in paths)
-        out = self.must(f'for f in {quoted}; do [ -f "$f" ] && echo "$f"; done; true')
-        present = set(out.splitlines())
+        listed = " ".join(shlex.quote(self.at(p)) for p in only)
+        # One line per path, in order: its digest (read from stdin, so that no file name
+        # is printed or escaped), "?" if it cannot be read, "-" if absent; the paths
+        # whose existence alone matters: "+" or "-".
+        out = self.must(
+            "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h=sha256; fi; "
+            f'for f in {quoted}; do if [ -f "$f" ]; then '
+            '{ $h < "$f" 2>/dev/null || echo "?"; } | cut -c1-64; else echo -; fi; done; '
+            f'for f in {listed}; do if [ -f "$f" ]; then echo +; else echo -; fi; done'
+        )
+        paths = [*paths, *only]
+        lines = out.split()
+        if len(lines) != len(paths):
+            raise RemoteError(f"listing the files: unexpected output: {out.strip()[:200]}")
+        digests = {self.at(p): d.lower() for p, d in zip(paths, lines, strict=True) if d != "-"}
         result: dict[str, str | None] = {}
         for path in paths:
-            if self.at(path) not in present:
+            there = digests.get(self.at(path))
+            if there is None:
                 result[path] = None
+                continue
+            if path in only:
+                result[path] = ""
+                continue
+            text = known.get(path)
+            if text is not None and there == _sha256(text):
+                result[path] = text
                 continue
             buf = io.BytesIO()
             if not self.host.get_file(self.at(path), buf, **self.become):

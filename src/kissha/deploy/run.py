@@ -8,11 +8,12 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from kissha.config import Config
 from kissha.config.deploy import DeployConfig
-from kissha.deploy import zones
+from kissha.deploy import lock, placeholders, zones
 from kissha.deploy.plan import Change, plan, services
 from kissha.deploy.remote import Remote, RemoteError
 from kissha.render.engine import Rendered, render_node
@@ -87,7 +88,12 @@ def deploy_node(
     result = NodeResult(files[0].node if files else "")
     srcs = srcs or []
     extra = [zones.state_path(cfg)] if srcs else []
-    current = remote.read_all([f.path for f in files] + [s.node_path for s in srcs] + extra)
+    # What deploy would write: a node file with the same SHA-256 is not downloaded.
+    known = {f.path: f.content for f in files if f.spec.kind == "file"}
+    paths = [f.path for f in files] + [s.node_path for s in srcs] + extra
+    # The certificates of the names served over TLS: only whether they exist.
+    tls = placeholders.needed(cfg, result.node, flavour)
+    current = remote.read_all(paths, known, placeholders.paths(tls))
     if srcs:
         when = time.time() if now is None else now
         files = files + zones.rendered(cfg, result.node, flavour, srcs, current, when)
@@ -102,22 +108,31 @@ def deploy_node(
             for c in result.changes
         ]
     )
+    # A fresh node has no certificates yet, and its servers' checks (relayd -n, nginx -t)
+    # would refuse the names it serves: placeholders, removed again if a check refuses.
+    lacking = placeholders.missing(tls, current)
+    prelude, written = placeholders.script(
+        cfg, remote, lacking, time.time() if now is None else now
+    )
+    if prelude:
+        remote.must(prelude)
     # 1. Checks that take the file: run on the staged copy, nothing installed yet.
     for c in result.changes:
         check = c.file.spec.check
         if check and any("{path}" in a for a in check):
             ok, out = remote.run([a.replace("{path}", at(c.path) + STAGED) for a in check])
             if not ok:
-                _remove_staged(remote, result.changes)
+                _remove_staged(remote, result.changes, written)
                 result.error = f"{c.path}: {check[0]} refused it: {out.strip()}"
                 result.code = 3
                 return result
     # A failover that ran on the node since we read its roles: the zones rendered for the
     # old roles must not go in (they would point the records back).
+    again: dict[str, str | None] | None = None
     if srcs and any(c.file.spec.template == "zone" for c in result.changes):
         again = remote.read_all(extra)
         if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
-            _remove_staged(remote, result.changes)
+            _remove_staged(remote, result.changes, written)
             result.error = "the node's roles changed during the deploy (a failover ran): "
             result.error += "nothing installed; deploy again"
             result.code = 5
@@ -129,7 +144,21 @@ def deploy_node(
         q = shlex.quote(at(c.path))
         keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
         steps.append(f"{keep}mv -f {q}{STAGED} {q}")
-    remote.must(" && ".join(steps))
+    command = " && ".join(steps)
+    if again is not None:
+        # Zones go in under the node's kissha lock, and only if state.json is still what
+        # was just read: no failover run can slip in between (deploy/lock.py).
+        state = extra[0]
+        lockfile = str(PurePosixPath(str(cfg.state_dir)) / "lock")
+        command = lock.locked(command, at(lockfile), at(state), again.get(state), lock.WAIT)
+    ok, out = remote.sh(command)
+    if not ok:
+        if "another kissha run holds" in out or "changed during the deploy" in out:
+            _remove_staged(remote, result.changes, written)
+            result.error = f"{out.strip()}: nothing installed; deploy again"
+            result.code = 5
+            return result
+        raise RemoteError(f"install: {out.strip() or 'failed'}")
     # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
     whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
         c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
@@ -140,11 +169,13 @@ def deploy_node(
             continue
         ok, out = remote.run(list(check))
         if not ok:
-            _restore(remote, result.changes)
+            _restore(remote, result.changes, written)
             result.error = f"{check[0]} refused the new files: {out.strip()}"
             result.code = 3
             return result
     result.code = 1
+    result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
+                     for n in lacking]  # fmt: skip
     # 4. Reload only what changed, each service once.
     for service in services(result.changes):
         ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
@@ -157,15 +188,18 @@ def deploy_node(
     return result
 
 
-def _remove_staged(remote: Remote, changes: list[Change]) -> None:
-    paths = " ".join(shlex.quote(remote.at(c.path) + STAGED) for c in changes)
-    remote.sh(f"rm -f {paths}")
+def _remove_staged(remote: Remote, changes: list[Change], placeholders: list[str]) -> None:
+    """Nothing installed: the staged files and the placeholders written go."""
+    paths = [remote.at(c.path) + STAGED for c in changes] + placeholders
+    remote.sh("rm -f " + " ".join(shlex.quote(p) for p in paths))
 
 
-def _restore(remote: Remote, changes: list[Change]) -> None:
+def _restore(remote: Remote, changes: list[Change], placeholders: list[str]) -> None:
     for c in changes:
         q = shlex.quote(remote.at(c.path))
         remote.sh(f"mv -f {q}{BACKUP} {q}" if c.old is not None else f"rm -f {q}")
+    if placeholders:
+        remote.sh("rm -f " + " ".join(shlex.quote(p) for p in placeholders))
 
 
 def _drop_backups(remote: Remote, changes: list[Change]) -> None:
