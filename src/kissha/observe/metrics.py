@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kissha.core.report import RunReport
     from kissha.engine.state import State
 
@@ -15,6 +17,38 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Labels = tuple[tuple[str, str], ...]
+
+
+# Each kind of change on its own: an alert on failovers must not fire every week.
+_COUNTERS: tuple[tuple[str, str, Callable[[State], int]], ...] = (
+    (
+        "kissha_failovers_total",
+        "Health failovers applied by this node's kissha (the master was down) since its "
+        "state began; failbacks and rotations are counted apart.",
+        lambda s: s.failovers,
+    ),
+    (
+        "kissha_failbacks_total",
+        "Failbacks applied: a node passed its probes again and leads as preferred.",
+        lambda s: s.failbacks,
+    ),
+    (
+        "kissha_rotations_total",
+        "Planned master changes applied: the weekly rotation, a pin, an edited config.",
+        lambda s: s.rotations,
+    ),
+    (
+        "kissha_record_changes_total",
+        "Changes applied that kept the master: the standby moved, or the zone files did "
+        "not match the config (e.g. edited addresses).",
+        lambda s: s.record_changes,
+    ),
+    (
+        "kissha_rollbacks_total",
+        "Changes that failed validation, reload or verification and were rolled back.",
+        lambda s: s.rollbacks,
+    ),
+)
 
 
 def render(report: RunReport, state: State, certs_from: Path | None = None) -> str:
@@ -65,39 +99,8 @@ def render(report: RunReport, state: State, certs_from: Path | None = None) -> s
         "1 for the node the marked records point at as master, 0 for the others.",
         [((("node", n),), 1 if n == master else 0) for n in names],
     )
-    # Each kind of change on its own: an alert on failovers must not fire every week.
-    family(
-        "kissha_failovers_total",
-        "counter",
-        "Health failovers applied by this node's kissha (the master was down) since its "
-        "state began; failbacks and rotations are counted apart.",
-        [((), state.failovers)],
-    )
-    family(
-        "kissha_failbacks_total",
-        "counter",
-        "Failbacks applied: a node passed its probes again and leads as preferred.",
-        [((), state.failbacks)],
-    )
-    family(
-        "kissha_rotations_total",
-        "counter",
-        "Planned master changes applied: the weekly rotation, a pin, an edited config.",
-        [((), state.rotations)],
-    )
-    family(
-        "kissha_record_changes_total",
-        "counter",
-        "Changes applied that kept the master: the standby moved, or the zone files did "
-        "not match the config (e.g. edited addresses).",
-        [((), state.record_changes)],
-    )
-    family(
-        "kissha_rollbacks_total",
-        "counter",
-        "Changes that failed validation, reload or verification and were rolled back.",
-        [((), state.rollbacks)],
-    )
+    for name, help_text, count in _COUNTERS:
+        family(name, "counter", help_text, [((), count(state))])
     family(
         "kissha_last_run_timestamp_seconds",
         "gauge",
