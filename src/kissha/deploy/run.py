@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from kissha.config import Config
 from kissha.config.deploy import DeployConfig
@@ -116,63 +116,16 @@ def deploy_node(
     )
     if prelude:
         remote.must(prelude)
-    # 1. Checks that take the file: run on the staged copy, nothing installed yet.
-    for c in result.changes:
-        check = c.file.spec.check
-        if check and any("{path}" in a for a in check):
-            ok, out = remote.run([a.replace("{path}", at(c.path) + STAGED) for a in check])
-            if not ok:
-                _remove_staged(remote, result.changes, written)
-                result.error = f"{c.path}: {check[0]} refused it: {out.strip()}"
-                result.code = 3
-                return result
-    # A failover that ran on the node since we read its roles: the zones rendered for the
-    # old roles must not go in (they would point the records back).
-    again: dict[str, str | None] | None = None
-    if srcs and any(c.file.spec.template == "zone" for c in result.changes):
-        again = remote.read_all(extra)
-        if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
-            _remove_staged(remote, result.changes, written)
-            result.error = "the node's roles changed during the deploy (a failover ran): "
-            result.error += "nothing installed; deploy again"
-            result.code = 5
-            return result
-    # 2. Install: keep the old file until the whole-config checks pass.
-    # One command (one SSH round trip); it stops at the first step that fails.
-    steps = []
-    for c in result.changes:
-        q = shlex.quote(at(c.path))
-        keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
-        steps.append(f"{keep}mv -f {q}{STAGED} {q}")
-    command = " && ".join(steps)
-    if again is not None:
-        # Zones go in under the node's kissha lock, and only if state.json is still what
-        # was just read: no failover run can slip in between (deploy/lock.py).
-        state = extra[0]
-        lockfile = str(PurePosixPath(str(cfg.state_dir)) / "lock")
-        command = lock.locked(command, at(lockfile), at(state), again.get(state), lock.WAIT)
-    ok, out = remote.sh(command)
-    if not ok:
-        if "another kissha run holds" in out or "changed during the deploy" in out:
-            _remove_staged(remote, result.changes, written)
-            result.error = f"{out.strip()}: nothing installed; deploy again"
-            result.code = 5
-            return result
-        raise RemoteError(f"install: {out.strip() or 'failed'}")
-    # 3. Checks of the whole configuration (nginx -t): put everything back on failure.
-    whole = {c.file.spec.check for c in result.changes if c.file.spec.check} - {
-        c.file.spec.check for c in result.changes if any("{path}" in a for a in c.file.spec.check)
-    }
-    for check in sorted(whole):
-        if deploy.root:
-            result.notes.append(f"not run with a root prefix: {' '.join(check)}")
-            continue
-        ok, out = remote.run(list(check))
-        if not ok:
-            _restore(remote, result.changes, written)
-            result.error = f"{check[0]} refused the new files: {out.strip()}"
-            result.code = 3
-            return result
+    failed = (
+        _check_staged(remote, result.changes)
+        or _install(cfg, remote, result.changes, current, extra)
+        or _check_whole(remote, result.changes, deploy, result.notes)
+    )
+    if failed is not None:
+        result.code, result.error = failed.code, failed.error
+        undo = _restore if failed.installed else _remove_staged
+        undo(remote, result.changes, written)
+        return result
     result.code = 1
     result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
                      for n in lacking]  # fmt: skip
@@ -186,6 +139,86 @@ def deploy_node(
             result.code = 5
     _drop_backups(remote, result.changes)
     return result
+
+
+class Failed(NamedTuple):
+    """A step that stopped the deploy of a node: its exit code, what went wrong, and
+    whether the new files were installed already (put the old ones back) or only
+    staged (remove them)."""
+
+    code: int
+    error: str
+    installed: bool = False
+
+
+def _check_staged(remote: Remote, changes: list[Change]) -> Failed | None:
+    """1. Checks that take the file: run on the staged copy, nothing installed yet."""
+    for c in changes:
+        check = c.file.spec.check
+        if check and any("{path}" in a for a in check):
+            staged = remote.at(c.path) + STAGED
+            ok, out = remote.run([a.replace("{path}", staged) for a in check])
+            if not ok:
+                return Failed(3, f"{c.path}: {check[0]} refused it: {out.strip()}")
+    return None
+
+
+def _install(
+    cfg: Config,
+    remote: Remote,
+    changes: list[Change],
+    current: dict[str, str | None],
+    extra: list[str],
+) -> Failed | None:
+    """2. Install: keep the old file until the whole-config checks pass; one command
+    (one SSH round trip) that stops at the first step that fails."""
+    at = remote.at
+    # A failover that ran on the node since we read its roles: the zones rendered for the
+    # old roles must not go in (they would point the records back).
+    again: dict[str, str | None] | None = None
+    if extra and any(c.file.spec.template == "zone" for c in changes):
+        again = remote.read_all(extra)
+        if zones.roles_for(cfg, [], again) != zones.roles_for(cfg, [], current):
+            return Failed(
+                5,
+                "the node's roles changed during the deploy (a failover ran): "
+                "nothing installed; deploy again",
+            )
+    steps = []
+    for c in changes:
+        q = shlex.quote(at(c.path))
+        keep = f"cp -p {q} {q}{BACKUP} && " if c.old is not None else ""
+        steps.append(f"{keep}mv -f {q}{STAGED} {q}")
+    command = " && ".join(steps)
+    if again is not None:
+        # Zones go in under the node's kissha lock, and only if state.json is still what
+        # was just read: no failover run can slip in between (deploy/lock.py).
+        state = extra[0]
+        lockfile = str(PurePosixPath(str(cfg.state_dir)) / "lock")
+        command = lock.locked(command, at(lockfile), at(state), again.get(state), lock.WAIT)
+    ok, out = remote.sh(command)
+    if not ok:
+        if "another kissha run holds" in out or "changed during the deploy" in out:
+            return Failed(5, f"{out.strip()}: nothing installed; deploy again")
+        raise RemoteError(f"install: {out.strip() or 'failed'}")
+    return None
+
+
+def _check_whole(
+    remote: Remote, changes: list[Change], deploy: DeployConfig, notes: list[str]
+) -> Failed | None:
+    """3. Checks of the whole configuration (nginx -t), on the installed files."""
+    whole = {c.file.spec.check for c in changes if c.file.spec.check} - {
+        c.file.spec.check for c in changes if any("{path}" in a for a in c.file.spec.check)
+    }
+    for check in sorted(whole):
+        if deploy.root:
+            notes.append(f"not run with a root prefix: {' '.join(check)}")
+            continue
+        ok, out = remote.run(list(check))
+        if not ok:
+            return Failed(3, f"{check[0]} refused the new files: {out.strip()}", installed=True)
+    return None
 
 
 def _remove_staged(remote: Remote, changes: list[Change], placeholders: list[str]) -> None:
