@@ -15,7 +15,7 @@ from kissha.core import events
 from kissha.core.model import Node, ProbeResult, Roles
 from kissha.core.policy import decide
 from kissha.core.report import RunReport, ZoneFailure
-from kissha.core.zonefile import ZonePlan, plan_unchanged, plan_zone
+from kissha.core.zonefile import ZonePlan, fits, plan_spliced, plan_unchanged, plan_zone
 from kissha.dns.backend import journal_path
 from kissha.engine import scancache
 from kissha.engine import state as statefile
@@ -73,7 +73,14 @@ def plan_all(
         try:
             data = _read(r.path)
             text = data.decode(*ENCODING)
-            plan = plan_zone(r.name, r.path, text, targets, config.dns.serial, now)
+            sha = scancache.digest(data) if cache is not None else ""
+            # A switch: where the last scan (or switch) left the addresses, if this is
+            # the very text it saw; else a full scan.
+            layout = cache.layout(r.path, r.name, sha) if cache is not None else None
+            if layout is not None and fits(text, layout):
+                plan = plan_spliced(r.name, r.path, text, layout, targets, config.dns.serial, now)
+            else:
+                plan = plan_zone(r.name, r.path, text, targets, config.dns.serial, now)
         except ZoneError as exc:
             failed.append(ZoneFailure(r.name, r.path, "plan", str(exc)))
             if cache is not None:
@@ -85,7 +92,7 @@ def plan_all(
             # once installed, see remember_installed).
             old = plan.summary if not plan.changed else None
             if old is not None:
-                cache.put(r.path, r.name, st, scancache.digest(data), old)
+                cache.put(r.path, r.name, st, sha, old, plan.layout)
             else:
                 cache.drop(r.path)
     if cache is not None:
@@ -104,7 +111,8 @@ def remember_installed(cache: ScanCache, plans: Sequence[ZonePlan]) -> None:
         except OSError:
             cache.drop(p.path)
             continue
-        cache.put(p.path, p.zone, st, scancache.digest(p.new_text.encode(*ENCODING)), p.summary)
+        sha = scancache.digest(p.new_text.encode(*ENCODING))
+        cache.put(p.path, p.zone, st, sha, p.summary, p.layout)
 
 
 def _read(path: Path) -> bytes:
