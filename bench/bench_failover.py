@@ -5,9 +5,13 @@ Markdown table; nothing here asserts on them. Two measurements:
 
 1. a no-change run over 6 zones (the every-minute cron case): CPU (user+sys of the
    process and its children), wall time and peak RSS, median over N runs each;
-2. a master switch over 1,000 zones x 50 marked records, end to end: wall time of the
-   one run that switches (kissha cold = nothing validated before, warm = the zones'
-   skeletons were validated by an earlier run), and the rendition's.
+2. a master switch over 1,000 and 5,000 zones x 50 marked records (``--zones``), end
+   to end: wall time of the one run that switches (kissha cold = nothing validated
+   before, warm = the zones' skeletons were validated by an earlier run), against the
+   floor measured on the same site in the same run, and the rendition's (at the first
+   size only: ~90 s at 1,000 zones, it would take minutes more at 5,000);
+3. a summary: each size's floor, cold, cron-case and warm switch and no-change run, as
+   ratios of that floor.
 """
 
 from __future__ import annotations
@@ -243,13 +247,19 @@ def floor(site: LoopbackSite, names: Sequence[str], node: int, serial: int) -> f
     return time.perf_counter() - start
 
 
-def bench_switch(root: Path, zones: int, records: int, original: bool) -> list[str]:
+# bench_switch's key figures for the summary: (case, wall, peak RSS KiB) by size
+Summary = dict[int, list[tuple[str, float, int]]]
+
+
+def bench_switch(
+    root: Path, zones: int, records: int, original: bool, summary: Summary
+) -> list[str]:
     # The last zone is example.org, which serves the nodes' own names.
     names = [f"z{i:04d}.example" for i in range(zones - 1)] + ["example.org"]
     samples: list[tuple[str, tuple[float, float, int, int]]] = []
     health = {"failures_before_demotion": 1, "successes_before_promotion": 1}
     with LoopbackSite(
-        root / "big", zones=names, template=big_template(records), health=health
+        root / f"big{zones}", zones=names, template=big_template(records), health=health
     ) as site:
         marked = sum(
             1 for line in site.zone_text(names[0]).splitlines() if "Enable failover" in line
@@ -319,6 +329,15 @@ def bench_switch(root: Path, zones: int, records: int, original: bool) -> list[s
                 ), f"the rendition did not switch {n}"
             samples.append(("original (shell rendition)", sample))
     rendition = next((s[1] for n, s in samples if n.startswith("original")), None)
+    keys = {
+        "kissha switch, cold": "cold",
+        "kissha switch after": "cron case",
+        "kissha switch, warm": "warm",
+        "kissha no-change run (median": "no change",
+    }
+    summary[zones] = [("floor", floor_wall, 0)] + [
+        (short, s[1], s[2]) for n, s in samples for k, short in keys.items() if n.startswith(k)
+    ]
     rows = []
     for name, (cpu, wall, rss, _) in samples:
         vs_floor = f"{wall / floor_wall:.2f}x"
@@ -332,12 +351,34 @@ def bench_switch(root: Path, zones: int, records: int, original: bool) -> list[s
     return rows
 
 
+def summary_table(summary: Summary) -> tuple[list[str], list[str]]:
+    cases = ["floor", "cold", "cron case", "warm", "no change"]
+    columns = ["zones", *cases, "no change: peak RSS"]
+    rows = []
+    for zones, figures in summary.items():
+        got = {case: (wall, rss) for case, wall, rss in figures}
+        floor_wall = got["floor"][0]
+        cells = [f"{got['floor'][0]:.2f} s"]
+        for case in cases[1:]:
+            wall = got[case][0]
+            cells.append(f"{wall:.2f} s ({wall / floor_wall:.2f}x)")
+        cells.append(f"{got['no change'][1] / 1024:.1f} MiB")
+        rows.append(f"| {zones} | " + " | ".join(cells) + " |")
+    return columns, rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--runs", type=int, default=20, help="no-change runs per tool")
-    p.add_argument("--zones", type=int, default=1000)
+    p.add_argument(
+        "--zones",
+        type=int,
+        nargs="+",
+        default=[1000, 5000],
+        help="zone counts of the big switch (default: 1000 5000)",
+    )
     p.add_argument("--records", type=int, default=50)
     p.add_argument(
         "--skip-original-switch",
@@ -353,19 +394,23 @@ def main() -> int:
             ("tool", "zones", "runs", "CPU (median)", "wall (median)", "peak RSS (max)"),
             bench_no_change(root, args.runs),
         )
-        print_table(
-            "Master switch, end to end",
-            (
-                "case",
-                "zones x marked",
-                "wall",
-                "vs the floor",
-                "vs the rendition",
-                "CPU",
-                "peak RSS",
-            ),
-            bench_switch(root, args.zones, args.records, original=not args.skip_original_switch),
-        )
+        summary: Summary = {}
+        for i, zones in enumerate(args.zones):
+            original = i == 0 and not args.skip_original_switch
+            print_table(
+                f"Master switch, end to end, {zones} zones",
+                (
+                    "case",
+                    "zones x marked",
+                    "wall",
+                    "vs the floor",
+                    "vs the rendition",
+                    "CPU",
+                    "peak RSS",
+                ),
+                bench_switch(root, zones, args.records, original, summary),
+            )
+        print_table("Summary: wall, and wall / the floor of the same site", *summary_table(summary))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
