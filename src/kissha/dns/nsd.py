@@ -11,7 +11,6 @@ import selectors
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +88,8 @@ class NsdServer(FileZoneServer):
             if name in names or any(c in '"\\\n\r' for c in text) or " " in name:
                 raise _BatchUnusable(f"cannot write {name!r} into a scratch nsd.conf")
             names[name] = zone
+        import tempfile  # here: ~10 ms of imports (random...) a run that checks nothing skips
+
         with tempfile.TemporaryDirectory(prefix="kissha-nsd-") as scratch:
             conf = Path(scratch) / "nsd.conf"
             conf.write_text(_scratch_conf(scratch, self.dns.zones_dir, items))
