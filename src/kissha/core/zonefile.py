@@ -73,8 +73,10 @@ class ZoneScan:
     has_include: bool = False
 
 
-@dataclass(frozen=True)
-class RecordChange:
+class RecordChange(NamedTuple):
+    """One marked record's new address (a tuple: a switch makes ~50,000 of them, and a
+    tuple is built three times faster than a frozen dataclass)."""
+
     line: int
     owner: str
     rrtype: str
@@ -581,16 +583,15 @@ def plan_zone(
     starts = [0]
     for line in s.lines:
         starts.append(starts[-1] + len(line) + 1)
-    spots = tuple(
-        Spot(
-            starts[r.address.line] + r.address.start,
-            r.address.end - r.address.start,
-            r.address.line,
-            r.owner,
-            r.rrtype,
-            r.role,
-        )
-        for r in s.marked
+    make = tuple.__new__  # Spot(...) without NamedTuple's Python-level __new__
+    spots: tuple[Spot, ...] = tuple(
+        [
+            make(
+                Spot, (starts[a.line] + a.start, a.end - a.start, a.line, r.owner, r.rrtype, r.role)
+            )
+            for r in s.marked
+            for a in (r.address,)
+        ]
     )
     marked_lines = {(p.owner, p.rrtype, p.line) for p in spots}
     extra = tuple(
@@ -684,10 +685,11 @@ def plan_spliced(
     pieces.append(text[at:])
     # A spot moves by what the splices before it add; a spliced one takes its new length.
     lengths = {start: len(value) for start, _, value in splices}
+    make = tuple.__new__  # Spot(...) without NamedTuple's Python-level __new__
     spots = tuple(
         [
-            Spot(o + added[bisect.bisect_left(starts, o)], lengths.get(o, n), line, owner, t, role)
-            for o, n, line, owner, t, role in layout.marked
+            make(Spot, (o + added[bisect.bisect_left(starts, o)], lengths.get(o, n), *rest))
+            for o, n, *rest in layout.marked
         ]
     )
     serial = (serial_at + added[bisect.bisect_left(starts, serial_at)], len(str(new_serial)))
