@@ -33,7 +33,7 @@ import os
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kissha.config import DnsConfig, zone_refs
@@ -487,6 +487,8 @@ class FileZoneServer(ABC):
             return got
 
         found: list[dict[Path, None]] = [{} for _ in suffixes]
+        if self._none_beside_plain_files(listing, suffixes):
+            return [[] for _ in suffixes]
         for ref in zone_refs(self.dns):
             files = [ref.path]
             if ref.path.name in listing(ref.path.parent)[1]:
@@ -498,6 +500,24 @@ class FileZoneServer(ABC):
                     if name in hidden:
                         found[i][f.with_name(name)] = None
         return [list(f) for f in found]
+
+    def _none_beside_plain_files(
+        self,
+        listing: Callable[[Path], tuple[frozenset[str], frozenset[str]]],
+        suffixes: Sequence[str],
+    ) -> bool:
+        """True when no file can have a sibling: every managed zone file is a plain
+        file (no link) right in the zones directory, and no hidden name there ends with
+        one of ``suffixes``. The usual case, told by one listing without the zone list."""
+        for item in self.dns.zones:
+            if isinstance(item, str) and ("/" in item or "**" in item):
+                return False
+            if not isinstance(item, str) and item.path.parent != self.dns.zones_dir:
+                return False
+        hidden, links = listing(self.dns.zones_dir)
+        if links:
+            return False
+        return not any(name.endswith(tuple(suffixes)) for name in hidden)
 
     def recover(self) -> list[str]:
         """Undo what an interrupted run left: see the module's docstring.

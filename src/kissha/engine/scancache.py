@@ -286,6 +286,11 @@ def _parse(raw: bytes) -> dict[str, Entry]:
     zones = of.obj(data.get("zones"), "zones")
     out: dict[str, Entry] = {}
     for path, v in zones.items():
+        entry = _entry(v)
+        if entry is not None:
+            out[path] = entry
+            continue
+        # Damaged: the checks again, one by one, to say where.
         where = f"zones.{path}"
         item = of.seq(v, where)
         if len(item) != 8:
@@ -322,6 +327,46 @@ def _parse(raw: bytes) -> dict[str, Entry]:
             ),
         )
     return out
+
+
+def _entry(v: Any) -> Entry | None:
+    """The entry, if ``v`` has the shape _parse checks (None: let it say what is wrong).
+    Inline checks without messages: every run reads one per zone, thousands of them."""
+    if type(v) is not list or len(v) != 8:
+        return None
+    zone, stat, recorded, sha, serial, skeleton, include, marked = v
+    if not (
+        type(zone) is str
+        and type(sha) is str
+        and type(skeleton) is str
+        and type(include) is bool
+        and type(recorded) is int
+        and 0 <= recorded <= of.MAX_COUNT
+        and (serial is None or (type(serial) is int and 0 <= serial < 2**32))
+        and type(stat) is list
+        and len(stat) == 4
+        and all(type(x) is int for x in stat)
+        and 0 <= stat[0] <= of.MAX_COUNT
+        and 0 <= stat[1] <= of.MAX_COUNT
+        and type(marked) is list
+    ):
+        return None
+    records = []
+    for m in marked:
+        if type(m) is not list or len(m) != 4:
+            return None
+        role, rrtype, text, line = m
+        if not (
+            role in _ROLES
+            and rrtype in _TYPES
+            and type(text) is str
+            and type(line) is int
+            and 0 <= line <= of.MAX_COUNT
+        ):
+            return None
+        records.append((role, rrtype, text, line))
+    summary = ZoneSummary(serial, skeleton, include, tuple(records))
+    return Entry(zone, (stat[0], stat[1], stat[2], stat[3]), recorded, sha, summary)
 
 
 def _integer(v: Any, where: str) -> int:
