@@ -198,3 +198,25 @@ def test_a_layout_that_does_not_fit_its_text_is_not_spliced(tmp_path: Path) -> N
     assert not fits(ZONE, moved)
     serial_elsewhere = ZONE.index("1h 30m")
     assert not fits(ZONE, dataclasses.replace(plan.layout, serial=(serial_elsewhere, 1)))
+
+
+def test_owners_are_kept_short_and_read_back_whole(tmp_path: Path) -> None:
+    from kissha.core.zonefile import Spot, ZoneLayout
+
+    zone = "example.org."
+    owners = [
+        "example.org.",
+        "www.example.org.",
+        "a.b.example.org.",
+        "other.net.",
+        "@.example.org.",
+    ]
+    owners += ["x..example.org.", "notexample.org."]
+    spots = tuple(Spot(10 * i + 5, 3, i, o, "A", "master") for i, o in enumerate(owners))
+    layout = ZoneLayout((1, 2), spots, (("www.example.org.", "A", 9, "198.51.100.9"),), "s", False)
+    cache = ScanCache.load(tmp_path)
+    cache.put_layout(tmp_path / "z", zone, "d", layout)
+    assert cache.save() is None
+    raw = (tmp_path / "layouts.json").read_text()
+    assert '"www"' in raw and '"@"' in raw
+    assert ScanCache.load(tmp_path).layout(tmp_path / "z", zone, "d") == layout

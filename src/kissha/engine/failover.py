@@ -259,7 +259,31 @@ def _plan_and_apply(
     now: float,
     t2: float,
 ) -> None:
-    """Plan every zone, make the server serve the files it should, apply the changes."""
+    """Plan every zone, make the server serve the files it should, apply the changes.
+
+    Without the cyclic garbage collector meanwhile: a switch of thousands of zones keeps
+    millions of small objects (plans, records, layouts) that it never links in cycles,
+    and each collection walks them all; at 5,000 zones that doubled the time to read
+    the layouts. It runs again afterwards (a daemon's rounds are collected as before)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _plan_and_apply_zones(config, refs, report, server, now, t2)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan_and_apply_zones(
+    config: Config,
+    refs: Sequence[ZoneRef],
+    report: RunReport,
+    server: DnsServer | None,
+    now: float,
+    t2: float,
+) -> None:
     decision, dry_run = report.decision, report.dry_run
     if decision.roles is None:
         report.outcome = "kept"

@@ -133,7 +133,7 @@ class ScanCache:
         if isinstance(item[2], ZoneLayout):
             return item[2]
         try:
-            layout = _layout(item[2], f"{LAYOUTS}: zones.{path}")
+            layout = _layout(item[2], f"{LAYOUTS}: zones.{path}", zone)
         except of.Bad:
             return None  # a full scan, which records a good one
         item[2] = layout
@@ -195,7 +195,7 @@ class ScanCache:
             files.append((self.path, {"version": VERSION, "zones": zones}))
         if self._layouts_dirty and self._layouts is not None:
             layouts = {
-                p: [zone, sha, _dump_layout(x) if isinstance(x, ZoneLayout) else x]
+                p: [zone, sha, _dump_layout(zone, x) if isinstance(x, ZoneLayout) else x]
                 for p, (zone, sha, x) in self._layouts.items()
             }
             files.append((self.path.with_name(LAYOUTS), {"version": VERSION, "zones": layouts}))
@@ -228,17 +228,38 @@ def _dump(e: Entry) -> list[Any]:
     ]
 
 
-def _dump_layout(x: ZoneLayout) -> list[Any]:
+def _dump_layout(zone: str, x: ZoneLayout) -> list[Any]:
+    # Owners relative to the zone ("@" for the zone itself): a third of the file's size
+    # at 50 marked records a zone, read by every switch.
+    cut = -len(zone) - 1
+    suffix = "." + zone
+
+    def short(owner: str) -> str:
+        if owner == zone:
+            return "@"
+        rest = owner[:cut]
+        if owner.endswith(suffix) and rest not in ("", "@") and not rest.endswith("."):
+            return rest
+        return owner
+
     return [
         x.skeleton,
         x.has_include,
         list(x.serial),
-        [list(p) for p in x.marked],
-        [list(e) for e in x.extra],
+        [[o, n, line, short(owner), t, role] for o, n, line, owner, t, role in x.marked],
+        [[short(owner), t, line, text] for owner, t, line, text in x.extra],
     ]
 
 
-def _layout(v: Any, where: str) -> ZoneLayout:
+def _owner(short: str, zone: str) -> str:
+    """The absolute owner name from _dump_layout's short form (absolute names end with
+    a dot, relative ones never do)."""
+    if short == "@":
+        return zone
+    return short if short.endswith(".") else f"{short}.{zone}"
+
+
+def _layout(v: Any, where: str, zone: str) -> ZoneLayout:
     item = of.seq(v, where)
     if len(item) != 5:
         raise of.Bad(f"{where}: not 5 fields")
@@ -262,14 +283,16 @@ def _layout(v: Any, where: str) -> ZoneLayout:
             and role in _ROLES
         ):
             raise of.Bad(f"{where}[3][{i}]: not a marked address")
-        spots.append(Spot(offset, length, line, owner, rrtype, role))
+        spots.append(Spot(offset, length, line, _owner(owner, zone), rrtype, role))
     others = []
     for i, e in enumerate(of.seq(extra, f"{where}[4]")):
         at = f"{where}[4][{i}]"
         e = of.seq(e, at)
         if len(e) != 4 or e[1] not in _TYPES:
             raise of.Bad(f"{at}: not an address record")
-        others.append((of.text(e[0], at), e[1], of.count(e[2], at), of.text(e[3], at)))
+        others.append(
+            (_owner(of.text(e[0], at), zone), e[1], of.count(e[2], at), of.text(e[3], at))
+        )
     return ZoneLayout(
         (of.count(serial[0], f"{where}[2]"), of.count(serial[1], f"{where}[2]")),
         tuple(spots),
