@@ -122,3 +122,41 @@ def test_a_damaged_journal_names_itself_and_the_backup(tmp_path: Path, content: 
     assert str(e.value).startswith(f"{tmp_path / 'state' / 'journal.json'}: damaged journal")
     assert str(backup) in str(e.value)
     assert e.value.exit_code == 8
+
+
+@pytest.mark.parametrize("layout", ["plain", "symlink", "table"])
+def test_leftovers_beside_every_kind_of_zone_file_are_removed(tmp_path: Path, layout: str) -> None:
+    # Recovery finds temp files and backups with one listing of the zones directory when
+    # every zone file is a plain file there, and follows links and tables otherwise.
+    from kissha.config import ZoneRef
+
+    s = server(tmp_path)
+    zones = tmp_path / "zones"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (zones / "plain.zone").write_bytes(OLD)
+    if layout == "symlink":
+        (elsewhere / "real.zone").write_bytes(OLD)
+        (zones / "linked.zone").symlink_to(elsewhere / "real.zone")
+        where = elsewhere / ".real.zone"
+    elif layout == "table":
+        (elsewhere / "t.zone").write_bytes(OLD)
+        s = Files(
+            DnsConfig("nsd", zones, ("*.zone", ZoneRef("t.", elsewhere / "t.zone"))),
+            tmp_path / "state",
+        )
+        where = elsewhere / ".t.zone"
+    else:
+        where = zones / ".plain.zone"
+    tmp = where.with_name(where.name + ".kissha-new")
+    backup = where.with_name(where.name + ".kissha-old")
+    tmp.write_bytes(NEW)
+    backup.write_bytes(OLD)
+    unrelated = zones / ".notes.kissha-new.txt"
+    unrelated.write_bytes(b"not ours")
+    done = s.recover()
+    assert not tmp.exists() and not backup.exists()
+    assert unrelated.exists()
+    assert any("unfinished temp file removed" in d for d in done)
+    assert any("backup of a finished run removed" in d for d in done)
+    assert s.recover() == []

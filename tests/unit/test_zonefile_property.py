@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kissha.core.model import Node
-from kissha.core.zonefile import next_serial, plan_zone, serial_gt
+from kissha.core.zonefile import fits, next_serial, plan_spliced, plan_zone, serial_gt
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -337,3 +337,25 @@ def test_rewriting_twice_changes_nothing(
     assert second.changes == ()
     assert dict(second.expected) == dict(first.expected)
     assert dict(second.previous) == dict(first.expected)
+
+
+@SETTINGS
+@given(cases(), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_splicing_at_the_layout_plans_what_scanning_plans(
+    case: tuple[Generated, dict[str, Node], int], later: int, latest: int
+) -> None:
+    # A switch spliced at the layout the previous plan left (engine/scancache.py keeps
+    # it) is the plan a full scan of that text makes: text, changes, answers, layout.
+    g, targets, now = case
+    swapped = {"master": targets["standby"], "standby": targets["master"]}
+    plan = plan_zone(g.zone, Path("z.zone"), g.text, targets, "epoch", now)
+    text = plan.new_text or g.text
+    for moment, roles in ((later, swapped), (latest, targets)):
+        if plan.layout is None:
+            assert not g.marked
+            return
+        assert fits(text, plan.layout)
+        spliced = plan_spliced(g.zone, Path("z.zone"), text, plan.layout, roles, "epoch", moment)
+        scanned = plan_zone(g.zone, Path("z.zone"), text, roles, "epoch", moment)
+        assert spliced == scanned
+        plan, text = scanned, scanned.new_text or text

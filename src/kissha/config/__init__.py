@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -380,21 +381,38 @@ def zone_refs(dns: DnsConfig) -> list[ZoneRef]:
     A zone's name is its file name without the ``.zone`` suffix, as with the original
     script (``foo.zone.zone`` is the zone ``foo.zone``); use the table form otherwise.
     """
-    refs: dict[Path, ZoneRef] = {}
+    refs: dict[str, ZoneRef] = {}  # by path: str hashes cheaply, thousands a run
+    listing: list[tuple[str, bool]] | None = None  # the zones directory's (name, is file)
     for item in dns.zones:
         if isinstance(item, ZoneRef):
-            refs.setdefault(item.path, item)
+            refs.setdefault(str(item.path), item)
             continue
-        for path in sorted(dns.zones_dir.glob(item)):
-            if path.name.startswith(".") or not path.is_file():
+        if "/" in item or "**" in item:
+            found = [(p.name, p) for p in sorted(dns.zones_dir.glob(item)) if p.is_file()]
+        else:
+            # One scandir instead of a glob and a stat per file: the types come with the
+            # names (every run does this, for thousands of zones). Path.glob matches a
+            # pattern without "/" with fnmatch, case-sensitively, like fnmatchcase.
+            import fnmatch
+
+            if listing is None:
+                with os.scandir(dns.zones_dir) as entries:
+                    listing = sorted((e.name, e.is_file()) for e in entries)
+            found = [
+                (name, dns.zones_dir / name)
+                for name, is_file in listing
+                if is_file and name[0] != "." and fnmatch.fnmatchcase(name, item)
+            ]
+        for filename, path in found:
+            if filename.startswith("."):
                 continue  # our own temp files and backups are hidden
-            if not path.name.endswith(".zone"):
+            if not filename.endswith(".zone"):
                 raise ConfigError(
                     [
-                        f"dns.zones: {path.name}: cannot tell the zone name (no '.zone' suffix); "
+                        f"dns.zones: {filename}: cannot tell the zone name (no '.zone' suffix); "
                         "list it as {name = ..., file = ...}"
                     ]
                 )
-            name = path.name[: -len(".zone")].lower().rstrip(".") + "."
-            refs.setdefault(path, ZoneRef(name, path))
+            name = filename[: -len(".zone")].lower().rstrip(".") + "."
+            refs.setdefault(str(path), ZoneRef(name, path))
     return list(refs.values())

@@ -33,7 +33,7 @@ import os
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kissha.config import DnsConfig, zone_refs
@@ -463,24 +463,61 @@ class FileZoneServer(ABC):
                 os_error(exc.filename or path, exc, "write the journal") + "; nothing was changed"
             ) from None
 
-    def _siblings(self, suffix: str) -> list[Path]:
-        """Hidden ``suffix`` files beside every managed zone file (and link target)."""
-        # One listing per directory instead of a stat per zone: every run does this.
-        listed: dict[Path, frozenset[str]] = {}
-        found: dict[Path, None] = {}
+    def _siblings(self, *suffixes: str) -> list[list[Path]]:
+        """For each of ``suffixes``: the hidden files with it beside every managed zone
+        file (and link target)."""
+        # One zone list and one listing per directory for every suffix at once, names
+        # compared as strings: every run does this, for thousands of zones.
+        listed: dict[Path, tuple[frozenset[str], frozenset[str]]] = {}  # hidden, links
+
+        def listing(d: Path) -> tuple[frozenset[str], frozenset[str]]:
+            got = listed.get(d)
+            if got is None:
+                hidden, links = set(), set()
+                try:
+                    with os.scandir(d) as entries:
+                        for e in entries:
+                            if e.name[0] == ".":
+                                hidden.add(e.name)
+                            if e.is_symlink():
+                                links.add(e.name)
+                except OSError:
+                    pass
+                got = listed[d] = (frozenset(hidden), frozenset(links))
+            return got
+
+        found: list[dict[Path, None]] = [{} for _ in suffixes]
+        if self._none_beside_plain_files(listing, suffixes):
+            return [[] for _ in suffixes]
         for ref in zone_refs(self.dns):
-            for f in {ref.path, through_links(ref.path)}:
-                sib = hidden_sibling(f, suffix)
-                names = listed.get(sib.parent)
-                if names is None:
-                    try:
-                        names = frozenset(n for n in os.listdir(sib.parent) if n[0] == ".")
-                    except OSError:
-                        names = frozenset()
-                    listed[sib.parent] = names
-                if sib.name in names:
-                    found[sib] = None
-        return list(found)
+            files = [ref.path]
+            if ref.path.name in listing(ref.path.parent)[1]:
+                files.append(through_links(ref.path))
+            for f in files:
+                hidden = listing(f.parent)[0]
+                for i, suffix in enumerate(suffixes):
+                    name = f".{f.name}{suffix}"
+                    if name in hidden:
+                        found[i][f.with_name(name)] = None
+        return [list(f) for f in found]
+
+    def _none_beside_plain_files(
+        self,
+        listing: Callable[[Path], tuple[frozenset[str], frozenset[str]]],
+        suffixes: Sequence[str],
+    ) -> bool:
+        """True when no file can have a sibling: every managed zone file is a plain
+        file (no link) right in the zones directory, and no hidden name there ends with
+        one of ``suffixes``. The usual case, told by one listing without the zone list."""
+        for item in self.dns.zones:
+            if isinstance(item, str) and ("/" in item or "**" in item):
+                return False
+            if not isinstance(item, str) and item.path.parent != self.dns.zones_dir:
+                return False
+        hidden, links = listing(self.dns.zones_dir)
+        if links:
+            return False
+        return not any(name.endswith(tuple(suffixes)) for name in hidden)
 
     def recover(self) -> list[str]:
         """Undo what an interrupted run left: see the module's docstring.
@@ -505,7 +542,7 @@ class FileZoneServer(ABC):
             raw = None
         entries = None if raw is None else _journal_entries(raw)
         if raw is not None and entries is None:
-            backups = self._siblings(BACKUP_SUFFIX)
+            (backups,) = self._siblings(BACKUP_SUFFIX)
             if backups:
                 more = f" (+{len(backups) - 1} more)" if len(backups) > 1 else ""
                 raise JournalError(
@@ -546,10 +583,11 @@ class FileZoneServer(ABC):
             fsync_dir(d)
         if raw is not None and entries is not None:
             path.unlink()  # undone: the serial check (converge) reloads what needs it
-        for leftover in self._siblings(TMP_SUFFIX):
+        temps, backups = self._siblings(TMP_SUFFIX, BACKUP_SUFFIX)
+        for leftover in temps:
             leftover.unlink()
             done.append(f"{leftover}: unfinished temp file removed")
-        for leftover in self._siblings(BACKUP_SUFFIX):
+        for leftover in backups:
             # No journal names it: the run that made it had committed (see above).
             leftover.unlink()
             done.append(f"{leftover}: backup of a finished run removed")

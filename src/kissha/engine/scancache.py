@@ -8,6 +8,13 @@ leave the same timestamps (within RACY_NS, the way git guards its index) is read
 its SHA-256 compared instead, and recorded anew. The cache is kissha's own file: it is
 shape-checked when read and set aside when damaged (see kissha.ownfile); losing it
 only costs one run a full scan.
+
+state_dir/layouts.json keeps, apart, where kissha writes in each file (the serial's and
+each marked address's offsets, core.zonefile.ZoneLayout) under the SHA-256 of the text
+it describes: a switch reads the file, compares its digest and splices the new addresses
+in, without scanning it again. It is read only when a zone must be planned from its text
+(a switch, a hand edit), never by a run whose files all match their scan, and each
+entry is shape-checked when it is used (a bad one is only a full scan).
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from kissha import ownfile as of
-from kissha.core.zonefile import ZoneSummary
+from kissha.core.zonefile import Spot, ZoneLayout, ZoneSummary
 
 NAME = "scans.json"
+LAYOUTS = "layouts.json"
 VERSION = 1
 # Timestamps closer than this to the moment an entry was recorded are not trusted
 # alone: file systems keep them in ticks (a few ms on Linux, 2 s on FAT).
@@ -58,6 +66,11 @@ class ScanCache:
         self.entries = entries
         self.warning = warning
         self.dirty = warning is not None
+        self.readonly = False
+        # path -> [zone, digest, layout] (the layout as read until used); None: not read
+        self._layouts: dict[str, list[Any]] | None = None
+        self._layouts_dirty = False
+        self._layouts_warning: str | None = None
 
     @classmethod
     def load(cls, state_dir: Path, readonly: bool = False) -> ScanCache:
@@ -74,7 +87,9 @@ class ScanCache:
             if readonly:
                 return cls(state_dir, {}, None)
             return cls(state_dir, {}, f"{path}: {exc}; {of.set_aside(path)}")
-        return cls(state_dir, entries, None)
+        cache = cls(state_dir, entries, None)
+        cache.readonly = readonly
+        return cache
 
     def fresh(self, path: Path, zone: str, st: os.stat_result) -> Entry | None:
         """The entry for ``path`` if the file is still what it recorded, else None."""
@@ -94,10 +109,67 @@ class ScanCache:
         return e
 
     def put(
-        self, path: Path, zone: str, st: os.stat_result, sha: str, summary: ZoneSummary
+        self,
+        path: Path,
+        zone: str,
+        st: os.stat_result,
+        sha: str,
+        summary: ZoneSummary,
+        layout: ZoneLayout | None = None,
     ) -> None:
         self.entries[str(path)] = Entry(zone, stat_key(st), time.time_ns(), sha, summary)
         self.dirty = True
+        if layout is not None:
+            self.put_layout(path, zone, sha, layout)
+
+    # -- layouts.json ---------------------------------------------------------------------
+
+    def layout(self, path: Path, zone: str, sha: str) -> ZoneLayout | None:
+        """The layout recorded for ``path`` if it was recorded for this zone and for the
+        text whose SHA-256 is ``sha``, else None."""
+        item = self._layout_entries().get(str(path))
+        if item is None or item[0] != zone or item[1] != sha:
+            return None
+        if isinstance(item[2], ZoneLayout):
+            return item[2]
+        try:
+            layout = _layout(item[2], f"{LAYOUTS}: zones.{path}", zone)
+        except of.Bad:
+            return None  # a full scan, which records a good one
+        item[2] = layout
+        return layout
+
+    def put_layout(self, path: Path, zone: str, sha: str, layout: ZoneLayout) -> None:
+        self._layout_entries()[str(path)] = [zone, sha, layout]
+        self._layouts_dirty = True
+
+    def _layout_entries(self) -> dict[str, list[Any]]:
+        if self._layouts is not None:
+            return self._layouts
+        self._layouts = {}
+        path = self.path.with_name(LAYOUTS)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return self._layouts
+        except OSError as exc:
+            self._layouts_warning = f"{path}: cannot read ({exc.strerror or exc}); ignored"
+            return self._layouts
+        try:
+            data = of.obj(of.parse(raw), "")
+            if data.get("version") != VERSION:
+                raise of.Bad("version: not 1")
+            for key, v in of.obj(data.get("zones"), "zones").items():
+                item = of.seq(v, f"zones.{key}")
+                if len(item) != 3 or not all(isinstance(x, str) for x in item[:2]):
+                    raise of.Bad(f"zones.{key}: not [zone, digest, layout]")
+                self._layouts[key] = item
+        except of.Bad as exc:
+            self._layouts = {}
+            if not self.readonly:
+                self._layouts_warning = f"{path}: {exc}; {of.set_aside(path)}"
+                self._layouts_dirty = True
+        return self._layouts
 
     def drop(self, path: Path) -> None:
         if self.entries.pop(str(path), None) is not None:
@@ -108,24 +180,38 @@ class ScanCache:
         for p in [p for p in self.entries if p not in paths]:
             del self.entries[p]
             self.dirty = True
+        if self._layouts is not None:
+            for p in [p for p in self._layouts if p not in paths]:
+                del self._layouts[p]
+                self._layouts_dirty = True
 
     def save(self) -> str | None:
         """Write the cache if it changed; a failure is a warning (the next run scans)."""
-        if not self.dirty:
-            return None
-        from kissha.files import atomic_write
+        warnings = [self._layouts_warning] if self._layouts_warning else []
+        self._layouts_warning = None
+        files: list[tuple[Path, dict[str, Any]]] = []
+        if self.dirty:
+            zones = {p: _dump(e) for p, e in self.entries.items()}
+            files.append((self.path, {"version": VERSION, "zones": zones}))
+        if self._layouts_dirty and self._layouts is not None:
+            layouts = {
+                p: [zone, sha, _dump_layout(zone, x) if isinstance(x, ZoneLayout) else x]
+                for p, (zone, sha, x) in self._layouts.items()
+            }
+            files.append((self.path.with_name(LAYOUTS), {"version": VERSION, "zones": layouts}))
+        if files:
+            from kissha.files import atomic_write
 
-        data = {
-            "version": VERSION,
-            "zones": {p: _dump(e) for p, e in self.entries.items()},
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
-        except OSError as exc:
-            return f"{self.path}: cannot write ({exc.strerror or exc}); the next run scans"
-        self.dirty = False
-        return None
+            for path, data in files:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(path, json.dumps(data, separators=(",", ":")).encode())
+                except OSError as exc:
+                    warnings.append(
+                        f"{path}: cannot write ({exc.strerror or exc}); the next run scans"
+                    )
+            self.dirty = self._layouts_dirty = False
+        return "; ".join(warnings) or None
 
 
 def _dump(e: Entry) -> list[Any]:
@@ -142,6 +228,88 @@ def _dump(e: Entry) -> list[Any]:
     ]
 
 
+def _dump_layout(zone: str, x: ZoneLayout) -> list[Any]:
+    # Owners relative to the zone ("@" for the zone itself): a third of the file's size
+    # at 50 marked records a zone, read by every switch.
+    cut = -len(zone) - 1
+    suffix = "." + zone
+
+    def short(owner: str) -> str:
+        if owner == zone:
+            return "@"
+        rest = owner[:cut]
+        if owner.endswith(suffix) and rest not in ("", "@") and not rest.endswith("."):
+            return rest
+        return owner
+
+    return [
+        x.skeleton,
+        x.has_include,
+        list(x.serial),
+        [[o, n, line, short(owner), t, role] for o, n, line, owner, t, role in x.marked],
+        [[short(owner), t, line, text] for owner, t, line, text in x.extra],
+    ]
+
+
+def _owner(short: str, zone: str) -> str:
+    """The absolute owner name from _dump_layout's short form (absolute names end with
+    a dot, relative ones never do)."""
+    if short == "@":
+        return zone
+    return short if short.endswith(".") else f"{short}.{zone}"
+
+
+def _layout(v: Any, where: str, zone: str) -> ZoneLayout:
+    item = of.seq(v, where)
+    if len(item) != 5:
+        raise of.Bad(f"{where}: not 5 fields")
+    skeleton, include, serial, marked, extra = item
+    serial = of.seq(serial, f"{where}[2]")
+    if len(serial) != 2:
+        raise of.Bad(f"{where}[2]: not an offset and a length")
+    spots = []
+    make = tuple.__new__  # a Spot without NamedTuple's Python-level __new__
+    dotted = "." + zone
+    # Inline checks, no call per record: ~50,000 of these at 1,000 zones, every switch.
+    for m in of.seq(marked, f"{where}[3]"):
+        if type(m) is not list or len(m) != 6:
+            raise of.Bad(f"{where}[3]: not a marked address: {m!r}")
+        offset, length, line, owner, rrtype, role = m
+        if not (
+            type(offset) is int
+            and type(length) is int
+            and type(line) is int
+            and offset >= 0
+            and length >= 0
+            and line >= 0
+            and type(owner) is str
+            and rrtype in _TYPES
+            and role in _ROLES
+        ):
+            raise of.Bad(f"{where}[3]: not a marked address: {m!r}")
+        if owner == "@":
+            owner = zone
+        elif owner[-1:] != ".":
+            owner += dotted
+        spots.append(make(Spot, (offset, length, line, owner, rrtype, role)))
+    others = []
+    for i, e in enumerate(of.seq(extra, f"{where}[4]")):
+        at = f"{where}[4][{i}]"
+        e = of.seq(e, at)
+        if len(e) != 4 or e[1] not in _TYPES:
+            raise of.Bad(f"{at}: not an address record")
+        others.append(
+            (_owner(of.text(e[0], at), zone), e[1], of.count(e[2], at), of.text(e[3], at))
+        )
+    return ZoneLayout(
+        (of.count(serial[0], f"{where}[2]"), of.count(serial[1], f"{where}[2]")),
+        tuple(spots),
+        tuple(others),
+        of.text(skeleton, f"{where}[0]"),
+        of.boolean(include, f"{where}[1]"),
+    )
+
+
 def _parse(raw: bytes) -> dict[str, Entry]:
     data = of.obj(of.parse(raw), "")
     if data.get("version") != VERSION:
@@ -149,6 +317,11 @@ def _parse(raw: bytes) -> dict[str, Entry]:
     zones = of.obj(data.get("zones"), "zones")
     out: dict[str, Entry] = {}
     for path, v in zones.items():
+        entry = _entry(v)
+        if entry is not None:
+            out[path] = entry
+            continue
+        # Damaged: the checks again, one by one, to say where.
         where = f"zones.{path}"
         item = of.seq(v, where)
         if len(item) != 8:
@@ -185,6 +358,46 @@ def _parse(raw: bytes) -> dict[str, Entry]:
             ),
         )
     return out
+
+
+def _entry(v: Any) -> Entry | None:
+    """The entry, if ``v`` has the shape _parse checks (None: let it say what is wrong).
+    Inline checks without messages: every run reads one per zone, thousands of them."""
+    if type(v) is not list or len(v) != 8:
+        return None
+    zone, stat, recorded, sha, serial, skeleton, include, marked = v
+    if not (
+        type(zone) is str
+        and type(sha) is str
+        and type(skeleton) is str
+        and type(include) is bool
+        and type(recorded) is int
+        and 0 <= recorded <= of.MAX_COUNT
+        and (serial is None or (type(serial) is int and 0 <= serial < 2**32))
+        and type(stat) is list
+        and len(stat) == 4
+        and all(type(x) is int for x in stat)
+        and 0 <= stat[0] <= of.MAX_COUNT
+        and 0 <= stat[1] <= of.MAX_COUNT
+        and type(marked) is list
+    ):
+        return None
+    records = []
+    for m in marked:
+        if type(m) is not list or len(m) != 4:
+            return None
+        role, rrtype, text, line = m
+        if not (
+            role in _ROLES
+            and rrtype in _TYPES
+            and type(text) is str
+            and type(line) is int
+            and 0 <= line <= of.MAX_COUNT
+        ):
+            return None
+        records.append((role, rrtype, text, line))
+    summary = ZoneSummary(serial, skeleton, include, tuple(records))
+    return Entry(zone, (stat[0], stat[1], stat[2], stat[3]), recorded, sha, summary)
 
 
 def _integer(v: Any, where: str) -> int:
