@@ -627,6 +627,10 @@ def plan_spliced(
     # (role, rrtype, address text in the text the plan leaves) -> first line: the summary
     seen: dict[tuple[str, str, str], int] = {}
     targets_by: dict[tuple[str, str], str] = {}  # (role, rrtype) -> the target address
+    # (old text, target) -> whether they are the same address: a zone repeats a few
+    # addresses, so each pair is compared (and normalised) once, not once per record.
+    same: dict[tuple[str, str], bool] = {}
+    make = tuple.__new__  # RecordChange and Spot without NamedTuple's Python-level __new__
     for offset, length, line, owner, rrtype, role in layout.marked:
         address = targets_by.get((role, rrtype))
         if address is None:
@@ -641,12 +645,21 @@ def plan_spliced(
             targets_by[(role, rrtype)] = address
         old = text[offset : offset + length]
         rewritten[line] = address
-        answers.setdefault((owner, rrtype), []).append((line, old))
-        if old == address or _same_address(old, address):
+        key = (owner, rrtype)
+        got = answers.get(key)
+        if got is None:
+            answers[key] = [(line, old)]
+        else:
+            got.append((line, old))
+        pair = (old, address)
+        is_same = same.get(pair)
+        if is_same is None:
+            is_same = same[pair] = old == address or _same_address(old, address)
+        if is_same:
             seen.setdefault((role, rrtype, old), line)
         else:
             splices.append((offset, length, address))
-            changes.append(RecordChange(line, owner, rrtype, role, old, address))
+            changes.append(make(RecordChange, (line, owner, rrtype, role, old, address)))
             seen.setdefault((role, rrtype, address), line)
     for owner, rrtype, n, old in layout.extra:
         answers[(owner, rrtype)].append((n, old))
@@ -685,7 +698,6 @@ def plan_spliced(
     pieces.append(text[at:])
     # A spot moves by what the splices before it add; a spliced one takes its new length.
     lengths = {start: len(value) for start, _, value in splices}
-    make = tuple.__new__  # Spot(...) without NamedTuple's Python-level __new__
     spots = tuple(
         [
             make(Spot, (o + added[bisect.bisect_left(starts, o)], lengths.get(o, n), *rest))

@@ -79,6 +79,23 @@ class FileZoneServer(ABC):
         self.state_dir = state_dir
         self._invalid: set[str] = set()  # zones whose file failed precheck this run
         self._broken: set[str] = set()  # zone files known broken: never reload them
+        # Each zone file's target (through symbolic links), resolved once per apply: a
+        # switch touches a file ~6 times, and one resolution keeps every step on the
+        # same file even if a link is changed during the run.
+        self._targets: dict[Path, tuple[Path, Path]] = {}  # path -> (target, its backup)
+
+    def _resolve(self, path: Path) -> tuple[Path, Path]:
+        got = self._targets.get(path)
+        if got is None:
+            real = through_links(path)
+            got = self._targets[path] = (real, hidden_sibling(real, BACKUP_SUFFIX))
+        return got
+
+    def _target(self, path: Path) -> Path:
+        return self._resolve(path)[0]
+
+    def _backup(self, path: Path) -> Path:
+        return self._resolve(path)[1]
 
     # -- what a concrete server provides -------------------------------------------------
 
@@ -107,6 +124,7 @@ class FileZoneServer(ABC):
     def apply(self, plans: Sequence[ZonePlan], broken: Sequence[str] = ()) -> ApplyReport:
         """``broken``: zones whose files the caller could not plan (never reloaded)."""
         report = Applying()
+        self._targets = {}
         self._broken = set(broken) | self._invalid
         self._need_tools()
         t0 = time.monotonic()
@@ -174,7 +192,7 @@ class FileZoneServer(ABC):
         # One after another: fsyncs in threads measured no faster in real runs.
         for p in plans:
             assert p.new_text is not None
-            real = through_links(p.path)
+            real = self._target(p.path)
             try:
                 temps[p.path] = write_temp(real, encode(p.new_text), like=real)
             except OSError as exc:
@@ -246,7 +264,7 @@ class FileZoneServer(ABC):
         ready: list[ZonePlan] = []
         entries = []
         for p in plans:
-            real = through_links(p.path)
+            real = self._target(p.path)
             try:
                 current = real.read_bytes()
             except OSError as exc:
@@ -262,7 +280,7 @@ class FileZoneServer(ABC):
             entries.append(
                 {
                     "path": str(real),
-                    "backup": str(hidden_sibling(real, BACKUP_SUFFIX)),
+                    "backup": str(self._backup(p.path)),
                     "old": digest(current),
                     "new": digest(encode(p.new_text or "")),
                 }
@@ -273,8 +291,8 @@ class FileZoneServer(ABC):
         backups: list[Path] = []
         try:
             for p in ready:
-                real = through_links(p.path)
-                backup = hidden_sibling(real, BACKUP_SUFFIX)
+                real = self._target(p.path)
+                backup = self._backup(p.path)
                 backup.unlink(missing_ok=True)
                 try:
                     os.link(real, backup)
@@ -293,33 +311,33 @@ class FileZoneServer(ABC):
         installed: list[ZonePlan] = []
         try:
             for p in ready:
-                os.replace(temps[p.path], through_links(p.path))
+                os.replace(temps[p.path], self._target(p.path))
                 del temps[p.path]
                 installed.append(p)
         except OSError as exc:
             for p in installed:
-                real = through_links(p.path)
-                os.replace(hidden_sibling(real, BACKUP_SUFFIX), real)
+                real = self._target(p.path)
+                os.replace(self._backup(p.path), real)
             journal_path(self.state_dir).unlink(missing_ok=True)
             for p in ready[len(installed) :]:
-                hidden_sibling(through_links(p.path), BACKUP_SUFFIX).unlink(missing_ok=True)
+                self._backup(p.path).unlink(missing_ok=True)
             where = exc.filename or ready[len(installed)].path
             raise EnvError(
                 os_error(where, exc, "install") + "; the old files are back, nothing was changed"
             ) from None
         finally:
-            for d in {through_links(p.path).parent for p in ready}:
+            for d in {self._target(p.path).parent for p in ready}:
                 fsync_dir(d)
         return installed
 
     def _rollback(self, plans: Sequence[ZonePlan]) -> str:
         """Put ``plans`` back from their backups, reload, confirm the old answers."""
         for p in plans:
-            real = through_links(p.path)
-            os.replace(hidden_sibling(real, BACKUP_SUFFIX), real)
+            real = self._target(p.path)
+            os.replace(self._backup(p.path), real)
             # The backup keeps the old mtime; touch it so the server sees a changed file.
             os.utime(real)
-        for d in {through_links(p.path).parent for p in plans}:
+        for d in {self._target(p.path).parent for p in plans}:
             fsync_dir(d)
         try:
             self._reload([p.zone for p in plans])
@@ -336,7 +354,7 @@ class FileZoneServer(ABC):
         """The journal goes first (the commit point), then the backups of ``kept``."""
         journal_path(self.state_dir).unlink(missing_ok=True)
         for p in kept:
-            hidden_sibling(through_links(p.path), BACKUP_SUFFIX).unlink(missing_ok=True)
+            self._backup(p.path).unlink(missing_ok=True)
 
     # -- verification --------------------------------------------------------------------
 
