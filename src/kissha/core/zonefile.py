@@ -100,10 +100,10 @@ class ZonePlan:
     # Digest of the new text with every marked address and the serial blanked out: two
     # files with the same skeleton differ only in what kissha writes (see kissha.dns).
     skeleton: str = ""
-    # For the answer sets below: every address at each marked (owner, type) as
-    # (line, old text), and the new text of the marked ones by line.
-    answers: Mapping[tuple[str, str], tuple[tuple[int, str], ...]] = field(default_factory=dict)
-    rewritten: Mapping[int, str] = field(default_factory=dict)
+    # For the answer sets below: the layout of ``old_text`` the plan was made from, and
+    # the address each marked (role, type) points at once the plan is served.
+    source: ZoneLayout | None = None
+    targets_by: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # What a later run needs to know about the file this plan leaves (the new text if
     # it changes, else the old): see ZoneSummary.
     summary: ZoneSummary | None = None
@@ -123,6 +123,35 @@ class ZonePlan:
         if self.new_text is not None:
             return len(self.new_text)
         return len(self.old_text) if self.text_size is None else self.text_size
+
+    # Computed on demand from ``source``: verification asks for a sample of names, and
+    # building these per record for every zone cost a third of planning a switch.
+    @functools.cached_property
+    def _answer_sets(
+        self,
+    ) -> tuple[dict[tuple[str, str], tuple[tuple[int, str], ...]], dict[int, str]]:
+        answers: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        rewritten: dict[int, str] = {}
+        if self.source is None:
+            return {}, rewritten
+        text, targets = self.old_text, self.targets_by
+        for offset, length, line, owner, rrtype, role in self.source.marked:
+            answers.setdefault((owner, rrtype), []).append((line, text[offset : offset + length]))
+            rewritten[line] = targets[(role, rrtype)]
+        for owner, rrtype, n, old in self.source.extra:
+            answers[(owner, rrtype)].append((n, old))
+        by_line = {k: tuple(sorted(v)) for k, v in answers.items()}
+        return by_line, rewritten
+
+    @property
+    def answers(self) -> Mapping[tuple[str, str], tuple[tuple[int, str], ...]]:
+        """Every address at each marked (owner, type) as (line, old text)."""
+        return self._answer_sets[0]
+
+    @property
+    def rewritten(self) -> Mapping[int, str]:
+        """The new text of the marked addresses by line."""
+        return self._answer_sets[1]
 
     def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses a server must answer for (owner, type) once the plan is served."""
@@ -620,10 +649,8 @@ def plan_spliced(
     old one with the new addresses and serial spliced in; the plan carries the new
     text's layout (later spots move by what earlier splices added)."""
     where = str(path)
-    rewritten: dict[int, str] = {}
     changes: list[RecordChange] = []
     splices: list[tuple[int, int, str]] = []
-    answers: dict[tuple[str, str], list[tuple[int, str]]] = {}
     # (role, rrtype, address text in the text the plan leaves) -> first line: the summary
     seen: dict[tuple[str, str, str], int] = {}
     targets_by: dict[tuple[str, str], str] = {}  # (role, rrtype) -> the target address
@@ -644,13 +671,6 @@ def plan_spliced(
                 )
             targets_by[(role, rrtype)] = address
         old = text[offset : offset + length]
-        rewritten[line] = address
-        key = (owner, rrtype)
-        got = answers.get(key)
-        if got is None:
-            answers[key] = [(line, old)]
-        else:
-            got.append((line, old))
         pair = (old, address)
         is_same = same.get(pair)
         if is_same is None:
@@ -661,9 +681,6 @@ def plan_spliced(
             splices.append((offset, length, address))
             changes.append(make(RecordChange, (line, owner, rrtype, role, old, address)))
             seen.setdefault((role, rrtype, address), line)
-    for owner, rrtype, n, old in layout.extra:
-        answers[(owner, rrtype)].append((n, old))
-    by_line = {k: tuple(sorted(v)) if len(v) > 1 else tuple(v) for k, v in answers.items()}
     serial_at, serial_length = layout.serial
     old_serial = int(text[serial_at : serial_at + serial_length])
     if not changes:
@@ -678,8 +695,8 @@ def plan_spliced(
             old_serial,
             layout.has_include,
             layout.skeleton,
-            by_line,
-            rewritten,
+            layout,
+            targets_by,
             summary,
             layout=layout,
         )
@@ -698,10 +715,11 @@ def plan_spliced(
     pieces.append(text[at:])
     # A spot moves by what the splices before it add; a spliced one takes its new length.
     lengths = {start: len(value) for start, _, value in splices}
+    at_or_after = bisect.bisect_left
     spots = tuple(
         [
-            make(Spot, (o + added[bisect.bisect_left(starts, o)], lengths.get(o, n), *rest))
-            for o, n, *rest in layout.marked
+            make(Spot, (o + added[at_or_after(starts, o)], lengths.get(o, n), ln, ow, t, r))
+            for o, n, ln, ow, t, r in layout.marked
         ]
     )
     serial = (serial_at + added[bisect.bisect_left(starts, serial_at)], len(str(new_serial)))
@@ -717,8 +735,8 @@ def plan_spliced(
         new_serial,
         layout.has_include,
         layout.skeleton,
-        by_line,
-        rewritten,
+        layout,
+        targets_by,
         summary,
         layout=new_layout,
     )
