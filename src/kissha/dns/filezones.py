@@ -366,18 +366,19 @@ class FileZoneServer(ABC):
         least one each: the serial proves the whole file is loaded, the names that it
         says the right thing.
         """
-        keys = sum(len({(c.owner, c.rrtype) for c in p.changes}) for p in plans)
-        groups = sum(len({c.rrtype for c in p.changes}) for p in plans) or 1
+        # Each plan's changed (owner, type)s, gathered once: ~50 changes a zone.
+        changed = [{(c.owner, c.rrtype) for c in p.changes} for p in plans]
+        keys = sum(len(owners) for owners in changed)
+        groups = sum(len({rrtype for _, rrtype in owners}) for owners in changed) or 1
         budget = self.dns.verify_max_names
         per_group = keys if keys <= budget else max(1, budget // groups)
         checks: list[Check] = []
-        for p in plans:
+        for p, owners in zip(plans, changed, strict=True):
             gate = len(checks)
             answers = p.expected_for if new else p.previous_for
             want, before = (p.new_serial, p.old_serial) if new else (p.old_serial, p.new_serial)
             checks.append(Check(p.zone, "SOA", serial=want, zone=p.zone, old_serial=before))
-            owners = sorted({(c.owner, c.rrtype) for c in p.changes})
-            for key in _sample(owners, per_group):
+            for key in _sample(sorted(owners), per_group):
                 checks.append(Check(*key, addresses=answers(key), gate=gate, zone=p.zone))
         return checks
 
@@ -405,8 +406,7 @@ class FileZoneServer(ABC):
         }
         if not files:
             return [], []
-        look = min(LOOK_TIMEOUT, self.dns.verify_timeout)
-        served = ask_serials(self.dns.verify_servers, self.dns.verify_port, list(files), look)
+        served = self._look(list(files))
         stale: dict[str, set[int]] = {}
         for (_, zone), serial in served.items():
             if serial is not None and serial != files[zone].old_serial:
@@ -449,6 +449,27 @@ class FileZoneServer(ABC):
             f"{was(z)}: reloaded, still not served: {failed[z]}" for z in zones if z in failed
         ]
         return done, warnings
+
+    def _look(self, zones: list[str]) -> dict[tuple[str, str], int | None]:
+        """The serial each zone is served with, asked at one ``verify_servers`` address
+        and at the next only for the zones that got no answer there.
+
+        One address suffices: they are all this node's one nameserver (the setting's
+        meaning; kissha reloads it as one), and a server process serves each zone
+        with one serial at every address it listens on, so a stale zone shows at the
+        first address that answers. Asking every address doubled the look's queries
+        (2,000 at 1,000 zones) for no more knowledge. An address that refuses costs
+        nothing (the look stops on refusal); one that is silent costs its timeout
+        before the next is asked."""
+        look = min(LOOK_TIMEOUT, self.dns.verify_timeout)
+        served: dict[tuple[str, str], int | None] = {}
+        for server in self.dns.verify_servers:
+            got = ask_serials([server], self.dns.verify_port, zones, look)
+            served.update(got)
+            zones = [z for z in zones if got[(server, z)] is None]
+            if not zones:
+                break
+        return served
 
     # -- memory of validated skeletons and the journal -----------------------------------
 
