@@ -124,52 +124,44 @@ class ZonePlan:
             return len(self.new_text)
         return len(self.old_text) if self.text_size is None else self.text_size
 
-    # Computed on demand from ``source``: verification asks for a sample of names, and
-    # building these per record for every zone cost a third of planning a switch.
-    @functools.cached_property
-    def _answer_sets(
-        self,
-    ) -> tuple[dict[tuple[str, str], tuple[tuple[int, str], ...]], dict[int, str]]:
-        answers: dict[tuple[str, str], list[tuple[int, str]]] = {}
-        rewritten: dict[int, str] = {}
-        if self.source is None:
-            return {}, rewritten
+    # Computed on demand from ``source``, for one name at a time: verification asks
+    # for a sample of names, and building the answer sets of every name of every zone
+    # (two dicts per record) cost a third of planning a switch.
+    def _addresses(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        """(old text, new text) of every address at (owner, type), a marked one."""
+        owner, rrtype = key
         text, targets = self.old_text, self.targets_by
-        for offset, length, line, owner, rrtype, role in self.source.marked:
-            answers.setdefault((owner, rrtype), []).append((line, text[offset : offset + length]))
-            rewritten[line] = targets[(role, rrtype)]
-        for owner, rrtype, n, old in self.source.extra:
-            answers[(owner, rrtype)].append((n, old))
-        by_line = {k: tuple(sorted(v)) for k, v in answers.items()}
-        return by_line, rewritten
+        marked = self.source.marked if self.source is not None else ()
+        got = [
+            (text[o : o + n], targets[(role, t)])
+            for o, n, _, ow, t, role in marked
+            if ow == owner and t == rrtype
+        ]
+        if not got:
+            raise KeyError(key)  # not a marked name of this zone
+        assert self.source is not None
+        got += [(old, old) for ow, t, _, old in self.source.extra if ow == owner and t == rrtype]
+        return got
 
-    @property
-    def answers(self) -> Mapping[tuple[str, str], tuple[tuple[int, str], ...]]:
-        """Every address at each marked (owner, type) as (line, old text)."""
-        return self._answer_sets[0]
-
-    @property
-    def rewritten(self) -> Mapping[int, str]:
-        """The new text of the marked addresses by line."""
-        return self._answer_sets[1]
+    def _keys(self) -> list[tuple[str, str]]:
+        marked = self.source.marked if self.source is not None else ()
+        return list(dict.fromkeys((p.owner, p.rrtype) for p in marked))
 
     def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses a server must answer for (owner, type) once the plan is served."""
-        return frozenset(_normal(self.rewritten.get(n, text)) for n, text in self.answers[key])
+        return frozenset(_normal(new) for _, new in self._addresses(key))
 
     def previous_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses it answered before."""
-        return frozenset(_normal(text) for _, text in self.answers[key])
+        return frozenset(_normal(old) for old, _ in self._addresses(key))
 
-    # Computed on demand: normalising every address costs more than the rest of a plan,
-    # and verification samples only a few names.
     @property
     def expected(self) -> dict[tuple[str, str], frozenset[str]]:
-        return {k: self.expected_for(k) for k in self.answers}
+        return {k: self.expected_for(k) for k in self._keys()}
 
     @property
     def previous(self) -> dict[tuple[str, str], frozenset[str]]:
-        return {k: self.previous_for(k) for k in self.answers}
+        return {k: self.previous_for(k) for k in self._keys()}
 
 
 @dataclass(frozen=True)
