@@ -421,3 +421,66 @@ def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
     assert words[1] == (
         "127.0.0.1: www.new.test. A = 198.51.100.12, got 198.51.100.99 (wrong answer)"
     )
+
+
+def test_old_addresses_after_the_new_serial_are_waited_for(isolation: None) -> None:
+    # nsd's new server processes take over from the old ones one by one: for a moment
+    # the same socket answers the new serial and, from an old process, a name's old
+    # address. That is still loading (waited for within the grace), not a wrong answer.
+    import socket
+    import threading
+
+    import dns.message
+    import dns.rrset
+
+    from kissha.dns.verify import Check, verify
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            q = dns.message.from_wire(data)
+            r = dns.message.make_response(q)
+            r.flags |= 0x0400  # AA
+            name = q.question[0].name.to_text()
+            if q.question[0].rdtype == 6:
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "SOA", "ns. host. 6 1 1 1 1"))
+            elif name == "www.slow.test." and time.monotonic() - started > 0.5:
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.12"))
+            else:  # the old process: the old address (www.stuck.test. for ever)
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.11"))
+            sock.sendto(r.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    new, old = frozenset({"198.51.100.12"}), frozenset({"198.51.100.11"})
+    try:
+        slow = [
+            Check("slow.test.", "SOA", serial=6, zone="slow.test.", old_serial=5),
+            Check("www.slow.test.", "A", addresses=new, gate=0, zone="slow", old_addresses=old),
+        ]
+        assert verify(["127.0.0.1"], sock.getsockname()[1], slow, 0.2, grace=2.0) == []
+        assert time.monotonic() - started > 0.5  # it waited past its 0.2 s for the name
+        stuck = [
+            Check("stuck.test.", "SOA", serial=6, zone="stuck.test.", old_serial=5),
+            Check("www.stuck.test.", "A", addresses=new, gate=0, zone="stuck", old_addresses=old),
+        ]
+        failures = verify(["127.0.0.1"], sock.getsockname()[1], stuck, 0.2, grace=0.3)
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+    assert [f.kind for f in failures] == ["still loading"]
+    words = str(failures[0])
+    assert words.startswith(
+        "127.0.0.1: www.stuck.test. A = 198.51.100.12, still the old 198.51.100.11"
+    )
+    assert words.endswith("s (still loading)")

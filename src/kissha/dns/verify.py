@@ -8,8 +8,11 @@ how long a reload takes. An answer that is not yet the expected one is asked aga
 after ``RETRY_AFTER``.
 
 A server that still answers a zone's *old* serial is still loading it (nsd serves the
-old zones while a reload reads the new files): such checks are asked for a while
-longer (``grace``), so a slow reload of a large change is waited for, not rolled back.
+old zones while a reload reads the new files), and so is one that answers a name with
+its *old* addresses after the new serial: nsd's new server processes take over from the
+old ones one by one, so for a moment the same socket answers from both. Such checks
+are asked for a while longer (``grace``), so a slow reload of a large change is waited
+for, not rolled back.
 When verification gives up, each failure says which it was: still loading, a wrong
 answer, or no answer (a server whose socket cannot even connect says why).
 """
@@ -31,8 +34,9 @@ class Check:
     """One expectation: ``serial`` for SOA checks, ``addresses`` for A/AAAA.
 
     ``gate`` is the index of a check that must pass first (the zone's SOA check);
-    ``zone`` the zone it belongs to; ``old_serial`` (SOA checks) the serial served
-    before the reload: while the server answers it, it is still loading.
+    ``zone`` the zone it belongs to; ``old_serial`` (SOA checks) and ``old_addresses``
+    (A/AAAA checks) what was served before the reload: while the server answers it,
+    it is still loading.
     """
 
     name: str
@@ -42,6 +46,7 @@ class Check:
     gate: int | None = None
     zone: str = ""
     old_serial: int | None = None
+    old_addresses: frozenset[str] | None = None
 
     def describe(self) -> str:
         if self.serial is not None:
@@ -63,6 +68,19 @@ def _judge(check: Check, reply: Reply) -> tuple[bool, str]:
     return got == check.addresses, (", ".join(sorted(got)) or "no addresses")
 
 
+def _old(check: Check, reply: Reply, said: str) -> bool:
+    """Whether a server answered what it served before the reload (still loading)."""
+    if check.old_serial is not None:
+        return said == f"serial {check.old_serial}"
+    return (
+        check.old_addresses is not None
+        and reply.error is None
+        and not reply.rcode
+        and reply.authoritative
+        and frozenset(reply.values) == check.old_addresses
+    )
+
+
 @dataclass(frozen=True)
 class Failure:
     """A check that did not pass on one server, and why it was given up."""
@@ -79,6 +97,11 @@ class Failure:
 
     def __str__(self) -> str:
         c = self.check
+        if self.kind == "still loading" and c.serial is None:
+            return (
+                f"{self.server}: {c.describe()}, still the old {self.got} "
+                f"after {self.waited:.1f} s (still loading)"
+            )
         if self.kind == "still loading":
             return (
                 f"{self.server}: {c.name} still serves the old serial {c.old_serial} "
@@ -120,7 +143,7 @@ def verify(
         c = checks[key]
         ok, pr.last[key] = _judge(c, reply)
         pr.answered.add(key)
-        if not ok and c.old_serial is not None and pr.last[key] == f"serial {c.old_serial}":
+        if not ok and _old(c, reply, pr.last[key]):
             pr.loading.add(key)
         else:
             pr.loading.discard(key)
