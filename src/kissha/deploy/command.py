@@ -40,15 +40,12 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
     from kissha import config as configmod
     from kissha.deploy import run as deploy_run
-    from kissha.errors import UsageError
+    from kissha.render.command import targets
 
     cfg = configmod.load(config_path)
-    unknown = [n for n in args.node if n not in cfg.node_names]
-    if unknown:
-        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
-    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
+    nodes, flavour = targets(args, cfg)
     text = config_path.read_text(encoding="utf-8")
-    results = deploy_run.run(cfg, text, list(args.node or cfg.node_names), flavour, args.dry_run)
+    results = deploy_run.run(cfg, text, nodes, flavour, args.dry_run)
     out: list[str] = []
     for r in results:
         if args.dry_run:
@@ -99,14 +96,10 @@ def add_publish_parser(sub: Any) -> None:
 def run_publish(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
     from kissha import config as configmod
     from kissha.deploy import publish
-    from kissha.errors import UsageError
+    from kissha.render.command import targets
 
     cfg = configmod.load(config_path)
-    unknown = [n for n in args.node if n not in cfg.node_names]
-    if unknown:
-        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
-    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
-    nodes = list(args.node or cfg.node_names)
+    nodes, flavour = targets(args, cfg)
     results = publish.run(cfg, nodes, flavour, args.dry_run, args.delete)
     out: list[str] = []
     verb = "would change" if args.dry_run else "changed"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kissha.config import Config
 
 EPILOG = """\
 exit codes:
@@ -32,20 +35,28 @@ def add_parser(sub: Any) -> None:
     )
 
 
+def targets(args: argparse.Namespace, cfg: Config) -> tuple[list[str], str]:
+    """The nodes ``--node`` names (default: every node) and the flavour (``--flavour``,
+    else [deploy] flavour, else openbsd): render, deploy and publish read them alike."""
+    from kissha.errors import UsageError
+
+    unknown = [n for n in args.node if n not in cfg.node_names]
+    if unknown:
+        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
+    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
+    return list(args.node or cfg.node_names), flavour
+
+
 def run(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
     from kissha import config as configmod
-    from kissha.errors import UsageError
     from kissha.render.engine import render_node, write_tree
 
     cfg = configmod.load(config_path)
     text = config_path.read_text(encoding="utf-8")
-    flavour = args.flavour or (cfg.deploy.flavour if cfg.deploy else "openbsd")
-    unknown = [n for n in args.node if n not in cfg.node_names]
-    if unknown:
-        raise UsageError(f"--node: no such node: {', '.join(unknown)}")
+    nodes, flavour = targets(args, cfg)
     overrides = cfg.deploy.templates if cfg.deploy else None
     files = []
-    for name in args.node or cfg.node_names:
+    for name in nodes:
         files += render_node(cfg, name, flavour, text, overrides)
     if args.out is None:
         return "".join(f"==> {f.node}:{f.path} <==\n{f.content}\n" for f in files), 0
