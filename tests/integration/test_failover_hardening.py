@@ -9,6 +9,7 @@ private mount namespace of the one kissha command (unshare --mount), never here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -366,16 +368,16 @@ def test_a_slow_reload_is_waited_for_not_rolled_back(short_tmp: Path, isolation:
         assert site.answers("www.big.test", "A") == {A_BLOW}
 
 
-def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
-    # A server that keeps answering the old serial (still loading) for one zone and a
-    # wrong address for another: each failure says which it was.
+@contextlib.contextmanager
+def _answering(answer: Callable[[str, int], str]) -> Iterator[int]:
+    """A UDP DNS server on 127.0.0.1 (its port yielded) that answers each question with
+    the authoritative record ``answer(name, rdtype)`` gives, as text ("SOA ..." or
+    "A ...")."""
     import socket
     import threading
 
     import dns.message
     import dns.rrset
-
-    from kissha.dns.verify import Check, verify
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -392,28 +394,39 @@ def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
             r = dns.message.make_response(q)
             r.flags |= 0x0400  # AA
             name = q.question[0].name.to_text()
-            if q.question[0].rdtype == 6:
-                soa = f"ns. host. {5 if name == 'old.test.' else 6} 1 1 1 1"
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "SOA", soa))
-            else:
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.99"))
+            rdtype, text = answer(name, q.question[0].rdtype).split(" ", 1)
+            r.answer.append(dns.rrset.from_text(name, 60, "IN", rdtype, text))
             sock.sendto(r.to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        checks = [
-            Check("old.test.", "SOA", serial=6, zone="old.test.", old_serial=5),
-            Check("new.test.", "SOA", serial=6, zone="new.test.", old_serial=5),
-            Check("www.new.test.", "A", addresses=frozenset({"198.51.100.12"}), gate=1, zone="new"),
-        ]
-        t0 = time.monotonic()
-        failures = verify(["127.0.0.1"], sock.getsockname()[1], checks, 0.2, grace=0.6)
-        waited = time.monotonic() - t0
+        yield sock.getsockname()[1]
     finally:
         stop.set()
         thread.join()
         sock.close()
+
+
+def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
+    # A server that keeps answering the old serial (still loading) for one zone and a
+    # wrong address for another: each failure says which it was.
+    from kissha.dns.verify import Check, verify
+
+    def answer(name: str, rdtype: int) -> str:
+        if rdtype == 6:
+            return f"SOA ns. host. {5 if name == 'old.test.' else 6} 1 1 1 1"
+        return "A 198.51.100.99"
+
+    checks = [
+        Check("old.test.", "SOA", serial=6, zone="old.test.", old_serial=5),
+        Check("new.test.", "SOA", serial=6, zone="new.test.", old_serial=5),
+        Check("www.new.test.", "A", addresses=frozenset({"198.51.100.12"}), gate=1, zone="new"),
+    ]
+    with _answering(answer) as port:
+        t0 = time.monotonic()
+        failures = verify(["127.0.0.1"], port, checks, 0.2, grace=0.6)
+        waited = time.monotonic() - t0
     assert 0.7 < waited < 3  # the loading zone was waited for, within the bound
     words = sorted(str(f) for f in failures)
     assert words[0].startswith("127.0.0.1: old.test. still serves the old serial 5 after 0.")
@@ -427,57 +440,30 @@ def test_old_addresses_after_the_new_serial_are_waited_for(isolation: None) -> N
     # nsd's new server processes take over from the old ones one by one: for a moment
     # the same socket answers the new serial and, from an old process, a name's old
     # address. That is still loading (waited for within the grace), not a wrong answer.
-    import socket
-    import threading
-
-    import dns.message
-    import dns.rrset
-
     from kissha.dns.verify import Check, verify
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
-    stop = threading.Event()
     started = time.monotonic()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, peer = sock.recvfrom(512)
-            except TimeoutError:
-                continue
-            q = dns.message.from_wire(data)
-            r = dns.message.make_response(q)
-            r.flags |= 0x0400  # AA
-            name = q.question[0].name.to_text()
-            if q.question[0].rdtype == 6:
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "SOA", "ns. host. 6 1 1 1 1"))
-            elif name == "www.slow.test." and time.monotonic() - started > 0.5:
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.12"))
-            else:  # the old process: the old address (www.stuck.test. for ever)
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "198.51.100.11"))
-            sock.sendto(r.to_wire(), peer)
+    def answer(name: str, rdtype: int) -> str:
+        if rdtype == 6:
+            return "SOA ns. host. 6 1 1 1 1"
+        if name == "www.slow.test." and time.monotonic() - started > 0.5:
+            return "A 198.51.100.12"
+        return "A 198.51.100.11"  # the old process: the old address (www.stuck.test. for ever)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     new, old = frozenset({"198.51.100.12"}), frozenset({"198.51.100.11"})
-    try:
+    with _answering(answer) as port:
         slow = [
             Check("slow.test.", "SOA", serial=6, zone="slow.test.", old_serial=5),
             Check("www.slow.test.", "A", addresses=new, gate=0, zone="slow", old_addresses=old),
         ]
-        assert verify(["127.0.0.1"], sock.getsockname()[1], slow, 0.2, grace=2.0) == []
+        assert verify(["127.0.0.1"], port, slow, 0.2, grace=2.0) == []
         assert time.monotonic() - started > 0.5  # it waited past its 0.2 s for the name
         stuck = [
             Check("stuck.test.", "SOA", serial=6, zone="stuck.test.", old_serial=5),
             Check("www.stuck.test.", "A", addresses=new, gate=0, zone="stuck", old_addresses=old),
         ]
-        failures = verify(["127.0.0.1"], sock.getsockname()[1], stuck, 0.2, grace=0.3)
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+        failures = verify(["127.0.0.1"], port, stuck, 0.2, grace=0.3)
     assert [f.kind for f in failures] == ["still loading"]
     words = str(failures[0])
     assert words.startswith(
