@@ -148,7 +148,7 @@ def test_a_run_that_plans_every_zone_from_scans_json_never_reads_layouts(
 
 @pytest.mark.parametrize(
     "raw",
-    [b"garbage", b"[]", b'{"version": 2, "zones": {}}', b'{"version": 1, "zones": {"x": [1]}}'],
+    [b"garbage", b"[]", b'{"version": 3, "zones": {}}', b'{"version": 2, "zones": {"x": [1]}}'],
 )
 def test_damaged_layouts_are_set_aside(tmp_path: Path, raw: bytes) -> None:
     (tmp_path / "layouts.json").write_bytes(raw)
@@ -160,15 +160,32 @@ def test_damaged_layouts_are_set_aside(tmp_path: Path, raw: bytes) -> None:
     assert ScanCache.load(tmp_path).layout(tmp_path / "x", "x.", "d") is None
 
 
+def test_layouts_of_the_older_shape_are_no_layout_and_no_warning(tmp_path: Path) -> None:
+    # kissha before the columns wrote version 1, spots one by one: not damage, only
+    # layouts to record again (the full scan of the next switch does).
+    old = b'{"version": 1, "zones": {"x": ["x.", "d", ["s", false, [1, 2], [], []]]}}'
+    (tmp_path / "layouts.json").write_bytes(old)
+    cache = ScanCache.load(tmp_path)
+    assert cache.layout(tmp_path / "x", "x.", "d") is None
+    assert cache.save() is None
+    assert not list(tmp_path.glob("layouts.json.bad-*"))
+
+
 @pytest.mark.parametrize(
     "layout",
     [
         "[1]",
-        '["s", false, [1], [], []]',
-        '["s", false, [1, 2], [[1, 2, 3, "www.", "MX", "master"]], []]',
-        '["s", false, [1, 2], [[1, 2, 3, "www.", "A", "boss"]], []]',
-        '["s", false, [1, 2], [[-1, 2, 3, "www.", "A", "master"]], []]',
-        '["s", false, [1, 2], [], [["www.", "A", 1]]]',
+        '["s", false, [1], [], [], [], [], "", []]',
+        '["s", false, [1, 2], [5], [2], [3], ["www"], "7", []]',
+        '["s", false, [1, 2], [5], [2], [3], ["www"], "x", []]',
+        '["s", false, [1, 2], [-1], [2], [3], ["www"], "0", []]',
+        '["s", false, [1, 2], [5, 9], [2], [3], ["www"], "0", []]',
+        '["s", false, [1, 2], [5], [2.5], [3], ["www"], "0", []]',
+        '["s", false, [1, 2], [5], [2], [3], [""], "0", []]',
+        '["s", false, [1, 2], [5], [2], [3], [7], "0", []]',
+        '["s", false, [1, 2], {}, [2], [3], ["www"], "0", []]',
+        '["s", false, [1, 2], [], [], [], [], "", [["www.", "A", 1]]]',
+        '["s", false, [1, 2], [[1, 2, 3, "www.", "A", "master"]], []]',
     ],
 )
 def test_a_bad_layout_entry_is_no_layout(tmp_path: Path, layout: str) -> None:
@@ -182,20 +199,37 @@ def test_a_bad_layout_entry_is_no_layout(tmp_path: Path, layout: str) -> None:
 def test_a_layout_that_does_not_fit_its_text_is_not_spliced(tmp_path: Path) -> None:
     # Offsets moved onto other words (a kissha bug, a hand-made layouts.json): each spot
     # still holds one word, but the text blanked there is not the scanned skeleton.
-    from kissha.core.zonefile import Spot, fits
+    from kissha.core.zonefile import ZoneLayout, fits
 
     plan = plan_zone("example.org.", tmp_path / "z", ZONE, {"master": A, "standby": B})
     assert plan.layout is not None and fits(ZONE, plan.layout)
     ttl = ZONE.index("IN A 198")  # the class word before the first marked address
     wrong = plan.layout.marked[0]._replace(offset=ttl, length=2)
-    moved = plan.layout.__class__(
+    moved = ZoneLayout.of(
         plan.layout.serial,
-        (Spot(*wrong), *plan.layout.marked[1:]),
+        (wrong, *plan.layout.marked[1:]),
         plan.layout.extra,
         plan.layout.skeleton,
         plan.layout.has_include,
     )
     assert not fits(ZONE, moved)
+    # Two spots over one another, or a spot past the end of the text: no fit either.
+    first, second = plan.layout.marked[:2]
+    overlapping = ZoneLayout.of(
+        plan.layout.serial,
+        (first, second._replace(offset=first.offset), *plan.layout.marked[2:]),
+        plan.layout.extra,
+        plan.layout.skeleton,
+        plan.layout.has_include,
+    )
+    assert not fits(ZONE, overlapping)
+    past = dataclasses.replace(plan.layout, lengths=(*plan.layout.lengths[:-1], len(ZONE)))
+    assert not fits(ZONE, past)
+    # A text holding NUL is never vouched for, even by its own scan's layout: the
+    # blank is NUL, so a piece holding one could hide a moved spot.
+    nul = ZONE.replace("IN NS ns1", "IN NS ns1 ; \0", 1)
+    own = plan_zone("example.org.", tmp_path / "z", nul, {"master": A, "standby": B}).layout
+    assert own is not None and not fits(nul, own)
     serial_elsewhere = ZONE.index("1h 30m")
     assert not fits(ZONE, dataclasses.replace(plan.layout, serial=(serial_elsewhere, 1)))
 
@@ -213,7 +247,8 @@ def test_owners_are_kept_short_and_read_back_whole(tmp_path: Path) -> None:
     ]
     owners += ["x..example.org.", "notexample.org."]
     spots = tuple(Spot(10 * i + 5, 3, i, o, "A", "master") for i, o in enumerate(owners))
-    layout = ZoneLayout((1, 2), spots, (("www.example.org.", "A", 9, "198.51.100.9"),), "s", False)
+    extra = (("www.example.org.", "A", 9, "198.51.100.9"),)
+    layout = ZoneLayout.of((1, 2), spots, extra, "s", False)
     cache = ScanCache.load(tmp_path)
     cache.put_layout(tmp_path / "z", zone, "d", layout)
     assert cache.save() is None

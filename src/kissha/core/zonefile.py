@@ -10,10 +10,12 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import operator
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -130,22 +132,27 @@ class ZonePlan:
     def _addresses(self, key: tuple[str, str]) -> list[tuple[str, str]]:
         """(old text, new text) of every address at (owner, type), a marked one."""
         owner, rrtype = key
-        text, targets = self.old_text, self.targets_by
-        marked = self.source.marked if self.source is not None else ()
-        got = [
-            (text[o : o + n], targets[(role, t)])
-            for o, n, _, ow, t, role in marked
-            if ow == owner and t == rrtype
-        ]
+        text, targets, src = self.old_text, self.targets_by, self.source
+        got = []
+        if src is not None:
+            got = [
+                (text[o : o + n], targets[KINDS[int(k)]])
+                for o, n, ow, k in zip(src.offsets, src.lengths, src.owners, src.kinds, strict=True)
+                if ow == owner and _KIND_TYPE[k] == rrtype
+            ]
         if not got:
             raise KeyError(key)  # not a marked name of this zone
-        assert self.source is not None
-        got += [(old, old) for ow, t, _, old in self.source.extra if ow == owner and t == rrtype]
+        assert src is not None
+        got += [(old, old) for ow, t, _, old in src.extra if ow == owner and t == rrtype]
         return got
 
     def _keys(self) -> list[tuple[str, str]]:
-        marked = self.source.marked if self.source is not None else ()
-        return list(dict.fromkeys((p.owner, p.rrtype) for p in marked))
+        src = self.source
+        if src is None:
+            return []
+        return list(
+            dict.fromkeys(zip(src.owners, map(_KIND_TYPE.__getitem__, src.kinds), strict=True))
+        )
 
     def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses a server must answer for (owner, type) once the plan is served."""
@@ -181,7 +188,7 @@ class ZoneSummary:
 
 class Spot(NamedTuple):
     """A marked address in a text: its character offset and length, its (0-based) line,
-    and what the scan knew of its record."""
+    and what the scan knew of its record (one spot of a ZoneLayout, see its ``marked``)."""
 
     offset: int
     length: int
@@ -191,6 +198,20 @@ class Spot(NamedTuple):
     role: str
 
 
+# A spot's (role, rrtype), one digit in ZoneLayout.kinds.
+KINDS: tuple[tuple[str, str], ...] = (
+    ("master", "A"),
+    ("master", "AAAA"),
+    ("standby", "A"),
+    ("standby", "AAAA"),
+)
+_KIND = {k: str(i) for i, k in enumerate(KINDS)}
+_KIND_ROLE = {str(i): role for i, (role, _) in enumerate(KINDS)}
+_KIND_TYPE = {str(i): rrtype for i, (_, rrtype) in enumerate(KINDS)}
+# RecordChange(*fields) without NamedTuple's Python-level __new__, callable by map()
+_change = functools.partial(tuple.__new__, RecordChange)
+
+
 @dataclass(frozen=True)
 class ZoneLayout:
     """Where kissha writes in one exact text (engine/scancache.py keeps it with the
@@ -198,13 +219,55 @@ class ZoneLayout:
     unmarked A/AAAA records at marked names as (owner, rrtype, line, address), whose
     addresses a server answers too. With it a switch splices the new addresses into the
     text instead of scanning it again (plan_spliced); ``plan_zone`` plans through the
-    same code, so both give the same plan."""
+    same code, so both give the same plan.
+
+    The spots are kept by column, in the order of their offsets (ascending): a switch
+    splices ~50,000 of them at 1,000 zones, and whole columns go through ``map``,
+    ``zip`` and ``str.join`` (C loops) where one Python loop a spot cost most of
+    planning (docs/benchmarks.md, issue 13's fourth round)."""
 
     serial: tuple[int, int]
-    marked: tuple[Spot, ...]
+    offsets: tuple[int, ...]
+    lengths: tuple[int, ...]
+    lines: tuple[int, ...]
+    owners: tuple[str, ...]
+    kinds: str  # one digit a spot: its index in KINDS
     extra: tuple[tuple[str, str, int, str], ...]
     skeleton: str
     has_include: bool
+
+    @classmethod
+    def of(
+        cls,
+        serial: tuple[int, int],
+        spots: Sequence[tuple[int, int, int, str, str, str]],
+        extra: tuple[tuple[str, str, int, str], ...],
+        skeleton: str,
+        has_include: bool,
+    ) -> ZoneLayout:
+        """A layout from its spots, in any order (Spot or plain tuples of its fields)."""
+        columns = list(zip(*sorted(spots), strict=True)) or [()] * 6
+        offsets, lengths, lines, owners, rrtypes, roles = columns
+        kinds = "".join(map(_KIND.__getitem__, zip(roles, rrtypes, strict=True)))
+        return cls(serial, offsets, lengths, lines, owners, kinds, extra, skeleton, has_include)
+
+    @property
+    def marked(self) -> tuple[Spot, ...]:
+        """The spots one by one (messages, tests): planning works on the columns."""
+        return tuple(
+            Spot(o, n, line, owner, *KINDS[int(k)][::-1])
+            for o, n, line, owner, k in zip(
+                self.offsets, self.lengths, self.lines, self.owners, self.kinds, strict=True
+            )
+        )
+
+    def spans(self) -> tuple[list[int], list[int]]:
+        """The starts and ends of every spot with the serial's among them, in order."""
+        at, size = self.serial
+        i = bisect.bisect_left(self.offsets, at)
+        starts = [*self.offsets[:i], at, *self.offsets[i:]]
+        ends = list(map(operator.add, starts, [*self.lengths[:i], size, *self.lengths[i:]]))
+        return starts, ends
 
 
 def summarize(
@@ -604,25 +667,21 @@ def plan_zone(
     starts = [0]
     for line in s.lines:
         starts.append(starts[-1] + len(line) + 1)
-    make = tuple.__new__  # Spot(...) without NamedTuple's Python-level __new__
-    spots: tuple[Spot, ...] = tuple(
-        [
-            make(
-                Spot, (starts[a.line] + a.start, a.end - a.start, a.line, r.owner, r.rrtype, r.role)
-            )
-            for r in s.marked
-            for a in (r.address,)
-        ]
-    )
-    marked_lines = {(p.owner, p.rrtype, p.line) for p in spots}
+    # (offset, length, line, owner, rrtype, role): Spot's fields, plain tuples
+    spots = [
+        (starts[a.line] + a.start, a.end - a.start, a.line, r.owner, r.rrtype, r.role)
+        for r in s.marked
+        for a in (r.address,)
+    ]
+    marked_lines = {(owner, rrtype, line) for _, _, line, owner, rrtype, _ in spots}
     extra = tuple(
         (owner, rrtype, n, address)
-        for owner, rrtype in dict.fromkeys((p.owner, p.rrtype) for p in spots)
+        for owner, rrtype in dict.fromkeys((p[3], p[4]) for p in spots)
         for n, address in s.rrsets[(owner, rrtype)]
         if (owner, rrtype, n) not in marked_lines
     )
     serial = (starts[s.serial.line] + s.serial.start, s.serial.end - s.serial.start)
-    layout = ZoneLayout(serial, spots, extra, _skeleton(s.lines, blanks), s.has_include)
+    layout = ZoneLayout.of(serial, spots, extra, _skeleton(s.lines, blanks), s.has_include)
     return plan_spliced(zone, path, text, layout, targets, serial_policy, now)
 
 
@@ -639,44 +698,39 @@ def plan_spliced(
     caller vouches that ``layout`` is this text's (engine/scancache.py compares the
     SHA-256 of the file with the one the layout was recorded for). The new text is the
     old one with the new addresses and serial spliced in; the plan carries the new
-    text's layout (later spots move by what earlier splices added)."""
-    where = str(path)
-    changes: list[RecordChange] = []
-    splices: list[tuple[int, int, str]] = []
-    # (role, rrtype, address text in the text the plan leaves) -> first line: the summary
-    seen: dict[tuple[str, str, str], int] = {}
+    text's layout (later spots move by what earlier splices added).
+
+    Column by column (see ZoneLayout): every step over the spots is a ``map``, ``zip``
+    or ``compress``, no Python loop a spot."""
+    kinds = layout.kinds
+    table: dict[str, str] = {}  # kind -> the target address
     targets_by: dict[tuple[str, str], str] = {}  # (role, rrtype) -> the target address
-    # (old text, target) -> whether they are the same address: a zone repeats a few
-    # addresses, so each pair is compared (and normalised) once, not once per record.
-    same: dict[tuple[str, str], bool] = {}
-    make = tuple.__new__  # RecordChange and Spot without NamedTuple's Python-level __new__
-    for offset, length, line, owner, rrtype, role in layout.marked:
-        address = targets_by.get((role, rrtype))
+    for k in sorted(set(kinds), key=kinds.index):  # the first spot's error first
+        role, rrtype = KINDS[int(k)]
+        node = targets[role]
+        family = RRTYPE_FAMILY[rrtype]
+        address = node.address(family)
         if address is None:
-            node = targets[role]
-            family = RRTYPE_FAMILY[rrtype]
-            address = node.address(family)
-            if address is None:
-                raise ZoneError(
-                    f"{where}:{line + 1}: {owner} {rrtype} is marked for failover but "
-                    f"node {node.name} ({role}) has no {family} address"
-                )
-            targets_by[(role, rrtype)] = address
-        old = text[offset : offset + length]
-        pair = (old, address)
-        is_same = same.get(pair)
-        if is_same is None:
-            is_same = same[pair] = old == address or _same_address(old, address)
-        if is_same:
-            seen.setdefault((role, rrtype, old), line)
-        else:
-            splices.append((offset, length, address))
-            changes.append(make(RecordChange, (line, owner, rrtype, role, old, address)))
-            seen.setdefault((role, rrtype, address), line)
+            i = kinds.index(k)
+            raise ZoneError(
+                f"{path}:{layout.lines[i] + 1}: {layout.owners[i]} {rrtype} is marked for "
+                f"failover but node {node.name} ({role}) has no {family} address"
+            )
+        table[k] = targets_by[(role, rrtype)] = address
+    offsets = layout.offsets
+    ends = list(map(operator.add, offsets, layout.lengths))
+    olds = list(map(text.__getitem__, map(slice, offsets, ends)))
+    # What each spot holds once served: the target, or its old text if that is the
+    # same address written another way (each distinct pair compared once: a zone
+    # repeats a few addresses).
+    pairs = list(zip(olds, map(table.__getitem__, kinds), strict=True))
+    keep = {pair: _kept(*pair) for pair in set(pairs)}
+    values = list(map(keep.__getitem__, pairs))
     serial_at, serial_length = layout.serial
     old_serial = int(text[serial_at : serial_at + serial_length])
-    if not changes:
-        summary = ZoneSummary(old_serial, layout.skeleton, layout.has_include, _flat(seen))
+    seen = _first_lines(kinds, values, layout.lines)
+    if values == olds:
+        summary = ZoneSummary(old_serial, layout.skeleton, layout.has_include, seen)
         return ZonePlan(
             zone,
             path,
@@ -692,37 +746,45 @@ def plan_spliced(
             summary,
             layout=layout,
         )
-    new_serial = next_serial(old_serial, serial_policy, now)
-    splices.append((serial_at, serial_length, str(new_serial)))
-    splices.sort()
-    pieces: list[str] = []
-    starts: list[int] = []
-    added = [0]  # added[i]: characters the first i splices add
-    at = 0
-    for start, size, value in splices:
-        pieces += (text[at:start], value)
-        starts.append(start)
-        added.append(added[-1] + len(value) - size)
-        at = start + size
-    pieces.append(text[at:])
-    # A spot moves by what the splices before it add; a spliced one takes its new length.
-    lengths = {start: len(value) for start, _, value in splices}
-    at_or_after = bisect.bisect_left
-    spots = tuple(
-        [
-            make(Spot, (o + added[at_or_after(starts, o)], lengths.get(o, n), ln, ow, t, r))
-            for o, n, ln, ow, t, r in layout.marked
-        ]
+    fields = zip(
+        layout.lines,
+        layout.owners,
+        map(_KIND_TYPE.__getitem__, kinds),
+        map(_KIND_ROLE.__getitem__, kinds),
+        olds,
+        values,
+        strict=True,
     )
-    serial = (serial_at + added[bisect.bisect_left(starts, serial_at)], len(str(new_serial)))
-    new_layout = ZoneLayout(serial, spots, layout.extra, layout.skeleton, layout.has_include)
-    summary = ZoneSummary(new_serial, layout.skeleton, layout.has_include, _flat(seen))
+    changes = tuple(map(_change, compress(fields, map(operator.ne, values, olds))))
+    new_serial = next_serial(old_serial, serial_policy, now)
+    # The serial among the spots, in text order: pieces of the old text between them.
+    i = bisect.bisect_left(offsets, serial_at)
+    starts, stops = layout.spans()
+    words = [*values[:i], str(new_serial), *values[i:]]
+    pieces = list(map(text.__getitem__, map(slice, [0, *stops], [*starts, len(text)])))
+    out = pieces + words  # the right size; interleaved below
+    out[0::2], out[1::2] = pieces, words
+    # Where each word lands in the new text: after the pieces and words before it.
+    sizes = list(map(len, words))
+    moved = list(accumulate(map(operator.add, map(len, pieces), [0, *sizes])))
+    new_layout = ZoneLayout(
+        (moved[i], sizes[i]),
+        (*moved[:i], *moved[i + 1 : -1]),
+        (*sizes[:i], *sizes[i + 1 :]),
+        layout.lines,
+        layout.owners,
+        kinds,
+        layout.extra,
+        layout.skeleton,
+        layout.has_include,
+    )
+    summary = ZoneSummary(new_serial, layout.skeleton, layout.has_include, seen)
     return ZonePlan(
         zone,
         path,
         text,
-        "".join(pieces),
-        tuple(changes),
+        "".join(out),
+        changes,
         old_serial,
         new_serial,
         layout.has_include,
@@ -732,6 +794,22 @@ def plan_spliced(
         summary,
         layout=new_layout,
     )
+
+
+def _kept(old: str, target: str) -> str:
+    return old if old == target or _same_address(old, target) else target
+
+
+def _first_lines(
+    kinds: str, values: Sequence[str], lines: Sequence[int]
+) -> tuple[tuple[str, str, str, int], ...]:
+    """The summary's distinct (role, rrtype, address) with the first line holding each,
+    in the order they first appear."""
+    keys = list(zip(kinds, values, strict=True))
+    first = dict(
+        zip(reversed(keys), reversed(lines), strict=True)
+    )  # the last write is the first line
+    return tuple((*KINDS[int(k)], v, first[(k, v)]) for k, v in dict.fromkeys(keys))
 
 
 _BEFORE = frozenset(" \t(")
@@ -744,36 +822,35 @@ def fits(text: str, layout: ZoneLayout) -> bool:
     ASCII digits), and the text with the spots blanked out has the layout's skeleton,
     the digest a full scan computed. Then the text is the scanned one with other words
     in the spots, and a scan would find the same spots: splicing there is what
-    ``plan_zone`` would write, and the skeleton vouches for validation as before."""
+    ``plan_zone`` would write, and the skeleton vouches for validation as before.
+
+    A text holding NUL is never vouched for: the blank is NUL, so a piece holding one
+    could hide a spot moved within it. Column by column, as plan_spliced."""
     size = len(text)
-    spans = sorted([layout.serial, *((p[0], p[1]) for p in layout.marked)])
-    for offset, length in spans:
-        end = offset + length
-        if offset <= 0 or length <= 0 or end > size or text[offset - 1] not in _BEFORE:
-            return False
-        if end < size and text[end] not in _AFTER:
-            return False
-        if not _INSIDE.isdisjoint(text[offset:end]):
-            return False
+    n = len(layout.offsets)
+    if len(layout.lengths) != n or "\0" in text:
+        return False
+    starts, stops = layout.spans()
+    if starts[0] <= 0 or stops[-1] > size:
+        return False
+    # Each spot holds something and ends before the next starts: in order, apart.
+    if min(map(operator.sub, stops, starts)) <= 0 or not all(map(operator.le, stops, starts[1:])):
+        return False
+    if not _BEFORE.issuperset(map(text.__getitem__, map((-1).__add__, starts))):
+        return False
+    inner = stops if stops[-1] < size else stops[:-1]
+    if not _AFTER.issuperset(map(text.__getitem__, inner)):
+        return False
+    if not _INSIDE.isdisjoint("".join(map(text.__getitem__, map(slice, starts, stops)))):
+        return False
     serial = text[layout.serial[0] : layout.serial[0] + layout.serial[1]]
     if not (serial.isascii() and serial.isdigit() and int(serial) < SERIAL_MOD):
         return False
-    pieces: list[str] = []
-    at = 0
-    for offset, length in spans:
-        if offset < at:  # overlapping spots: not a layout a scan makes
-            return False
-        pieces += (text[at:offset], "\0")
-        at = offset + length
-    pieces.append(text[at:])
     import hashlib  # here: commands that never plan do not pay for it
 
-    blanked = "".join(pieces).encode("utf-8", "surrogateescape")
+    pieces = map(text.__getitem__, map(slice, [0, *stops], [*starts, size]))
+    blanked = "\0".join(pieces).encode("utf-8", "surrogateescape")
     return hashlib.sha256(blanked).hexdigest() == layout.skeleton
-
-
-def _flat(seen: Mapping[tuple[str, str, str], int]) -> tuple[tuple[str, str, str, int], ...]:
-    return tuple((role, rrtype, text, line) for (role, rrtype, text), line in seen.items())
 
 
 def _skeleton(lines: Sequence[str], blanks: Mapping[int, list[tuple[int, int]]]) -> str:
