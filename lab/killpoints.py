@@ -42,6 +42,7 @@ SYSCALLS = (
     "unlinkat",
     "fsync",
     "fdatasync",
+    "syncfs",
     "clone",
     "clone3",
     "vfork",

@@ -6,7 +6,9 @@ import contextlib
 import errno
 import fcntl
 import os
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from kissha.errors import LockHeld
@@ -31,9 +33,13 @@ def hidden_sibling(path: Path, suffix: str) -> Path:
     return path.with_name(f".{path.name}{suffix}")
 
 
-def write_temp(path: Path, data: bytes, like: Path | None = None, mode: int = 0o644) -> Path:
+def write_temp(
+    path: Path, data: bytes, like: Path | None = None, mode: int = 0o644, durable: bool = True
+) -> Path:
     """Write ``data`` to a hidden temp file beside ``path``, with the owner and mode of
-    ``like`` (when it exists), fsynced. The caller installs it with os.replace."""
+    ``like`` (when it exists), fsynced (unless ``durable`` is False: then the caller
+    makes a batch of them durable at once with ``make_durable``). The caller installs it
+    with os.replace."""
     tmp = hidden_sibling(path, TMP_SUFFIX)
     st = None
     if like is not None:
@@ -51,7 +57,8 @@ def write_temp(path: Path, data: bytes, like: Path | None = None, mode: int = 0o
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -62,6 +69,49 @@ def write_temp(path: Path, data: bytes, like: Path | None = None, mode: int = 0o
         raise
     os.close(fd)
     return tmp
+
+
+def make_durable(files: Sequence[Path]) -> None:
+    """Flush files written with ``write_temp(durable=False)`` to disk, before they are
+    renamed into place: the guarantee of one fsync each, which it replaces.
+
+    On Linux one syncfs(2) per directory: writing 1,000 zone files cost 0.15-0.25 s with
+    one fsync each and 0.09-0.13 s with one syncfs after them (bench/fs in issue 13's
+    notes; the journal commit each fsync waits for is shared). Linux reports writeback
+    errors from syncfs since 5.8. Elsewhere (OpenBSD has no syncfs, and its sync(2) does
+    not wait), or if syncfs cannot be called, each file is fsynced."""
+    directories: dict[Path, list[Path]] = {}
+    for f in files:
+        directories.setdefault(f.parent, []).append(f)
+    for directory, inside in directories.items():
+        if not _syncfs(directory):
+            for f in inside:
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(f)) from exc
+                finally:
+                    os.close(fd)
+
+
+def _syncfs(directory: Path) -> bool:
+    """syncfs(2) on the file system of ``directory``; False if there is none to call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # here: only a change of zone files pays for it
+
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if syncfs is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(directory))
+    finally:
+        os.close(fd)
+    return True
 
 
 def fsync_dir(directory: Path) -> None:

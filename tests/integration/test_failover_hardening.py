@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,6 +150,35 @@ def test_disk_full_exits_8_and_changes_nothing(site: LoopbackSite) -> None:
     assert (copy / "before").read_text() == (copy / "after").read_text()
     assert site.answers("www.example.org", "A") == {A_FISH}
     assert not (site.root / "state" / "journal.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (scripts/setup)")
+def test_new_files_that_cannot_be_made_durable_exit_8_and_change_nothing(
+    site: LoopbackSite,
+) -> None:
+    # The new zone files are made durable at once (files.make_durable: syncfs on
+    # Linux) before any is renamed into place; an I/O error there is the disk's, and
+    # no zone file may change.
+    master_down(site)
+    before = sha256s(site)
+    inject = ["strace", "-o", "/dev/null", "-e", "trace=syncfs", "-e", "inject=syncfs:error=EIO"]
+    argv = [sys.executable, "-m", "kissha", "-c", str(site.config_path), "failover"]
+    r = subprocess.run(
+        [*inject, *argv, "--now", NOW],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 8, r.stdout + r.stderr
+    zones = site.root / "zones"
+    assert r.stderr.startswith(f"kissha: {zones}: cannot write the new zone files: ")
+    assert "Input/output error; nothing was changed" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert_still_tells_the_run(r.stdout)
+    assert sha256s(site) == before
+    assert leftovers(site) == []
+    assert site.answers("www.example.org", "A") == {A_FISH}
 
 
 def test_read_only_zones_directory_exits_8(site: LoopbackSite) -> None:

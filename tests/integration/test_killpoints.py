@@ -20,7 +20,7 @@ from lab.site import LoopbackSite
 pytestmark = pytest.mark.integration
 
 POINTS = [("rename", k) for k in range(1, 7)] + [("link", k) for k in (1, 2, 3)]
-POINTS += [("unlink", 1), ("unlink", 4), ("fsync", 3), ("fsync", 7), ("vfork", 1)]
+POINTS += [("unlink", 1), ("unlink", 4), ("fsync", 3), ("fsync", 7), ("syncfs", 1), ("vfork", 1)]
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ from kissha.files import (
     atomic_write,
     fsync_dir,
     hidden_sibling,
+    make_durable,
     through_links,
     write_temp,
 )
@@ -189,17 +190,25 @@ class FileZoneServer(ABC):
                 raise EnvError(f"{program}: cannot run it ({key}): {cause}; nothing was changed")
 
     def _write_temps(self, plans: Sequence[ZonePlan], temps: dict[Path, Path]) -> None:
-        # One after another: fsyncs in threads measured no faster in real runs.
+        # Written one after another, then made durable at once (files.make_durable: one
+        # syncfs instead of an fsync each); fsyncs in threads measured no faster.
         for p in plans:
             assert p.new_text is not None
             real = self._target(p.path)
             try:
-                temps[p.path] = write_temp(real, encode(p.new_text), like=real)
+                temps[p.path] = write_temp(real, encode(p.new_text), like=real, durable=False)
             except OSError as exc:
-                where = exc.filename or real.parent
-                raise EnvError(
-                    os_error(where, exc, f"write the new {p.path.name}") + "; nothing was changed"
-                ) from None
+                raise self._write_error(exc, real.parent, p.path) from None
+        try:
+            make_durable(list(temps.values()))
+        except OSError as exc:
+            raise self._write_error(exc, self.dns.zones_dir, None) from None
+
+    @staticmethod
+    def _write_error(exc: OSError, directory: Path, path: Path | None) -> EnvError:
+        where = exc.filename or directory
+        what = f"write the new {path.name}" if path is not None else "write the new zone files"
+        return EnvError(os_error(where, exc, what) + "; nothing was changed")
 
     def precheck(self, plans: Sequence[ZonePlan]) -> list[str]:
         """Check the files on disk of zones whose skeleton no run has validated yet.
