@@ -438,6 +438,34 @@ def _answering(answer: Callable[[str, int], str]) -> Iterator[int]:
         sock.close()
 
 
+def test_while_a_server_loads_one_zone_at_a_time_is_asked_again(isolation: None) -> None:
+    # 40 zones served with the old serial for 0.4 s (a reload), then the new one; the
+    # first zone is never loaded (nsd kept its old data). Only one SOA check at a time
+    # is asked again while the server answers old serials, the zones taking turns: the
+    # others pass once one does, and the stuck zone fails alone, whichever zone went
+    # first (it did here).
+    from kissha.dns.verify import Check, verify
+
+    zones = [f"z{i}.test." for i in range(40)]
+    asked: list[str] = []
+    started = time.monotonic()
+
+    def answer(name: str, rdtype: int) -> str:
+        asked.append(name)
+        loaded = time.monotonic() - started > 0.4 and name != zones[0]
+        return f"SOA ns. host. {6 if loaded else 5} 1 1 1 1"
+
+    checks = [Check(z, "SOA", serial=6, zone=z, old_serial=5) for z in zones]
+    with _answering(answer) as port:
+        failures = verify(["127.0.0.1"], port, checks, 1.0, grace=0.5)
+    assert [(f.zone, f.kind) for f in failures] == [(zones[0], "still loading")]
+    assert time.monotonic() - started > 0.4
+    # Every zone asked at least twice (before and after the reload), and not one SOA
+    # query per zone every RETRY_AFTER (~40 x 100 in 1.5 s): the canaries' turns.
+    assert set(asked) == set(zones) and all(asked.count(z) >= 2 for z in zones[1:])
+    assert len(asked) < 40 * 2 + 250, len(asked)
+
+
 def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
     # A server that keeps answering the old serial (still loading) for one zone and a
     # wrong address for another: each failure says which it was.

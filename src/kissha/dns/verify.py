@@ -13,6 +13,14 @@ its *old* addresses after the new serial: nsd's new server processes take over f
 old ones one by one, so for a moment the same socket answers from both. Such checks
 are asked for a while longer (``grace``), so a slow reload of a large change is waited
 for, not rolled back.
+
+While a server answers old serials, only one zone's SOA check (the canary) is asked
+again every ``RETRY_AFTER``, the zones that answered old taking turns; the others are
+asked again once a canary passes. nsd swaps in every zone of a reload at once, and
+2,000 checks asked every 10 ms took CPU from the nsd that was loading them (a
+1,000-zone switch sent ~8,000 queries instead of ~4,000; docs/benchmarks.md, issue
+13's fourth round).
+
 When verification gives up, each failure says which it was: still loading, a wrong
 answer, or no answer (a server whose socket cannot even connect says why).
 """
@@ -20,6 +28,7 @@ answer, or no answer (a server whose socket cannot even connect says why).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -151,9 +160,26 @@ def verify(
             pr.pending.discard(key)
             for j in pr.waiting.pop(key, ()):
                 exchange.ask(server, j, checks[j].name, checks[j].rdtype)
-        else:
-            again = time.monotonic() + RETRY_AFTER
-            exchange.ask(server, key, c.name, c.rdtype, at=again)
+        still_old = key in pr.loading and c.serial is not None
+        if key == pr.canary and not still_old:
+            pr.canary = None  # it passed, or says something else: the others are asked
+            for j in pr.parked:
+                exchange.ask(server, j, checks[j].name, checks[j].rdtype)
+            pr.parked.clear()
+        if ok:
+            return
+        if still_old and pr.canary is None:
+            pr.canary = key
+        elif still_old and key != pr.canary:
+            pr.parked.append(key)  # asked again when a canary passes
+            return
+        elif still_old and pr.parked:
+            # The canary in turn: one zone the server never loads must not keep the
+            # others waiting (each is asked once a round of them all).
+            pr.parked.append(key)
+            key = pr.canary = pr.parked.popleft()
+            c = checks[key]
+        exchange.ask(server, key, c.name, c.rdtype, at=time.monotonic() + RETRY_AFTER)
 
     def loading() -> bool:
         # Past the budget: wait on only while some server is still loading a zone
@@ -225,6 +251,10 @@ class _Progress:
         self.answered: set[int] = set()  # checks that got any answer at all
         self.loading: set[int] = set()  # SOA checks last answered with the old serial
         self.gate_of = {i: c.gate for i, c in enumerate(checks) if c.gate is not None}
+        # While the server answers old serials: the SOA check asked again, and the
+        # others that answered old, waiting for it to pass (see the module docstring).
+        self.canary: int | None = None
+        self.parked: deque[int] = deque()
 
     def silent(self) -> bool:
         """Checks pending, due (their zone's serial passed) and never answered: just
