@@ -73,22 +73,25 @@ def text(report: RunReport) -> str:
 def _diffs(report: RunReport) -> list[str]:
     """Full diffs up to MAX_DIFF_LINES changed lines, then what the rest changes, counted:
     a cron mail with 50,000 hunks helps nobody."""
+    from collections import Counter
+    from operator import itemgetter
+
     out: list[str] = []
     shown = 0
-    rest: dict[str, int] = {}
+    rest: Counter[tuple[str, str, str, str]] = Counter()
     rest_zones = 0
+    what = itemgetter(2, 4, 5, 3)  # a RecordChange's rrtype, old, new, role
     for p in report.plans:
         if shown + len(p.changes) <= MAX_DIFF_LINES:
             out.append(diff(p).rstrip("\n"))
             shown += len(p.changes)
             continue
         rest_zones += 1
-        for c in p.changes:
-            key = f"{c.rrtype} {c.old} -> {c.new} ({c.role})"
-            rest[key] = rest.get(key, 0) + 1
+        rest.update(map(what, p.changes))  # counted in C: 50,000 of them at 1,000 zones
     if rest_zones:
         out.append(f"... and {rest_zones} more zone(s), each with a new serial and:")
-        out.extend(f"    {n} x {key}" for key, n in sorted(rest.items()))
+        counted = {f"{t} {old} -> {new} ({role})": n for (t, old, new, role), n in rest.items()}
+        out.extend(f"    {n} x {key}" for key, n in sorted(counted.items()))
         out.append("    (kissha failover --json lists every record)")
     return out
 

@@ -131,6 +131,14 @@ def test_layout_is_kept_for_its_text_and_splicing_at_it_plans_like_a_scan(
     spliced = plan_spliced("example.org.", path, ZONE, layout, swapped, "epoch", 1.8e9)
     assert spliced == plan_zone("example.org.", path, ZONE, swapped, "epoch", 1.8e9)
     assert spliced.changed
+    # The switch's new layout (the owners read back carried over) is written and read
+    # back as it is.
+    assert spliced.layout is not None and spliced.new_text is not None
+    new_sha = scancache.digest(spliced.new_text.encode())
+    again.put_layout(path, "example.org.", new_sha, spliced.layout)
+    assert again.save() is None
+    assert '"www"' in (tmp_path / "layouts.json").read_text()
+    assert ScanCache.load(tmp_path).layout(path, "example.org.", new_sha) == spliced.layout
     # Another text, or another zone's name for the same file: no layout.
     edited = ZONE.replace("www IN A", "www  IN A")
     assert again.layout(path, "example.org.", scancache.digest(edited.encode())) is None

@@ -29,6 +29,7 @@ import errno
 import hashlib
 import json
 import logging
+import operator
 import os
 import shutil
 import time
@@ -54,6 +55,8 @@ from kissha.files import (
 )
 
 log = logging.getLogger(__name__)
+_OWNER_TYPE = operator.itemgetter(1, 2)  # a RecordChange's (owner, rrtype)
+_TYPE = operator.itemgetter(1)  # an (owner, rrtype)'s rrtype
 ENCODING = ("utf-8", "surrogateescape")
 KEPT_SUFFIX = ".kissha-kept"  # a backup recovery could not use: kept, never swept
 # How long a server may take to load zone data, on top of verify_timeout, while it
@@ -375,10 +378,11 @@ class FileZoneServer(ABC):
         least one each: the serial proves the whole file is loaded, the names that it
         says the right thing.
         """
-        # Each plan's changed (owner, type)s, gathered once: ~50 changes a zone.
-        changed = [{(c.owner, c.rrtype) for c in p.changes} for p in plans]
-        keys = sum(len(owners) for owners in changed)
-        groups = sum(len({rrtype for _, rrtype in owners}) for owners in changed) or 1
+        # Each plan's changed (owner, type)s, gathered once: ~50 changes a zone, in C
+        # loops (itemgetter): 50,000 at 1,000 zones.
+        changed = [set(map(_OWNER_TYPE, p.changes)) for p in plans]
+        keys = sum(map(len, changed))
+        groups = sum(len(set(map(_TYPE, owners))) for owners in changed) or 1
         budget = self.dns.verify_max_names
         per_group = keys if keys <= budget else max(1, budget // groups)
         checks: list[Check] = []

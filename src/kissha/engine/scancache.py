@@ -74,6 +74,10 @@ class ScanCache:
         self._layouts: dict[str, list[Any]] | None = None
         self._layouts_dirty = False
         self._layouts_warning: str | None = None
+        # The owners column as layouts.json has it (relative), by the identity of the
+        # absolute column read from it: a switch's new layout carries that same column,
+        # and writing it back then costs no call a spot (~50,000 at 1,000 zones).
+        self._relative: dict[int, tuple[tuple[str, ...], list[str]]] = {}
 
     @classmethod
     def load(cls, state_dir: Path, readonly: bool = False) -> ScanCache:
@@ -135,11 +139,13 @@ class ScanCache:
             return None
         if isinstance(item[2], ZoneLayout):
             return item[2]
+        raw = item[2]
         try:
-            layout = _layout(item[2], f"{LAYOUTS}: zones.{path}", zone)
+            layout = _layout(raw, f"{LAYOUTS}: zones.{path}", zone)
         except of.Bad:
             return None  # a full scan, which records a good one
         item[2] = layout
+        self._relative[id(layout.owners)] = (layout.owners, raw[6])
         return layout
 
     def put_layout(self, path: Path, zone: str, sha: str, layout: ZoneLayout) -> None:
@@ -190,6 +196,17 @@ class ScanCache:
                 del self._layouts[p]
                 self._layouts_dirty = True
 
+    def _dump_layout(self, zone: str, x: ZoneLayout) -> list[Any]:
+        # Owners relative to the zone ("@" for the zone itself): a third of the file's
+        # size at 50 marked records a zone, read by every switch. The other columns as
+        # they are: numbers and one string of kinds, which json encodes in C.
+        known = self._relative.get(id(x.owners))
+        if known is not None and known[0] is x.owners:
+            owners = known[1]
+        else:
+            owners = [_short(owner, zone) for owner in x.owners]
+        return _columns(zone, x, owners)
+
     def save(self) -> str | None:
         """Write the cache if it changed; a failure is a warning (the next run scans)."""
         warnings = [self._layouts_warning] if self._layouts_warning else []
@@ -200,7 +217,7 @@ class ScanCache:
             files.append((self.path, {"version": VERSION, "zones": zones}))
         if self._layouts_dirty and self._layouts is not None:
             layouts = {
-                p: [zone, sha, _dump_layout(zone, x) if isinstance(x, ZoneLayout) else x]
+                p: [zone, sha, self._dump_layout(zone, x) if isinstance(x, ZoneLayout) else x]
                 for p, (zone, sha, x) in self._layouts.items()
             }
             data = {"version": LAYOUTS_VERSION, "zones": layouts}
@@ -234,11 +251,7 @@ def _dump(e: Entry) -> list[Any]:
     ]
 
 
-def _dump_layout(zone: str, x: ZoneLayout) -> list[Any]:
-    # Owners relative to the zone ("@" for the zone itself): a third of the file's size
-    # at 50 marked records a zone, read by every switch. The other columns as they are:
-    # numbers and one string of kinds, which json encodes in C.
-    owners = [_short(owner, zone) for owner in x.owners]
+def _columns(zone: str, x: ZoneLayout, owners: list[str]) -> list[Any]:
     return [
         x.skeleton,
         x.has_include,
