@@ -66,10 +66,12 @@ def plan_all(
                 st = os.stat(r.path)
             except OSError:
                 st = None  # read() below names the problem
-            entry = cache.fresh(r.path, r.name, st) if st is not None else None
-            if entry is not None:
-                plan = plan_unchanged(r.name, r.path, entry.summary, st.st_size, targets)  # type: ignore[union-attr]
-                if plan is not None:
+            entry = cache.recorded(r.path, r.name, st) if st is not None else None
+            if entry is not None and st is not None:
+                plan = plan_unchanged(r.name, r.path, entry.summary, st.st_size, targets)
+                # A zone that changes is read below anyway: only an unchanged one pays
+                # for confirming a racy entry (the files a switch wrote are racy).
+                if plan is not None and cache.confirmed(r.path, r.name, st, entry):
                     plans.append(plan)
                     continue
         try:

@@ -100,20 +100,32 @@ class ScanCache:
 
     def fresh(self, path: Path, zone: str, st: os.stat_result) -> Entry | None:
         """The entry for ``path`` if the file is still what it recorded, else None."""
+        e = self.recorded(path, zone, st)
+        return e if e is not None and self.confirmed(path, zone, st, e) else None
+
+    def recorded(self, path: Path, zone: str, st: os.stat_result) -> Entry | None:
+        """The entry for ``path`` if the file's stat is the one it recorded; the caller
+        uses it only once ``confirmed`` (a racy entry costs a read), and need not when
+        the entry says the zone changes anyway (then the file is read to plan it)."""
         e = self.entries.get(str(path))
         if e is None or e.zone != zone or e.stat != stat_key(st):
             return None
+        return e
+
+    def confirmed(self, path: Path, zone: str, st: os.stat_result, e: Entry) -> bool:
+        """Whether ``recorded``'s entry ``e`` vouches for the file: its timestamps lie
+        well before the recording, or else its bytes still have the recorded digest."""
         if max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < e.recorded_ns:
-            return e
+            return True
         # Racy: the same stat could hide a write made right after the recording.
         try:
             data = path.read_bytes()
         except OSError:
-            return None
+            return False
         if digest(data) != e.digest:
-            return None
+            return False
         self.put(path, zone, st, e.digest, e.summary)  # recorded now: no longer racy
-        return e
+        return True
 
     def put(
         self,
