@@ -160,11 +160,18 @@ class ZonePlan:
 
     def expected_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses a server must answer for (owner, type) once the plan is served."""
-        return frozenset(_normal(new) for _, new in self._addresses(key))
+        return self.answers_for(key)[1]
 
     def previous_for(self, key: tuple[str, str]) -> frozenset[str]:
         """The addresses it answered before."""
-        return frozenset(_normal(old) for old, _ in self._addresses(key))
+        return self.answers_for(key)[0]
+
+    def answers_for(self, key: tuple[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+        """(the addresses before, once served) for (owner, type), found in one pass."""
+        pairs = self._addresses(key)
+        return frozenset(_normal(old) for old, _ in pairs), frozenset(
+            _normal(new) for _, new in pairs
+        )
 
     @property
     def expected(self) -> dict[tuple[str, str], frozenset[str]]:

@@ -388,20 +388,14 @@ class FileZoneServer(ABC):
         checks: list[Check] = []
         for p, owners in zip(plans, changed, strict=True):
             gate = len(checks)
-            answers, was = (
-                (p.expected_for, p.previous_for) if new else (p.previous_for, p.expected_for)
-            )
             want, before = (p.new_serial, p.old_serial) if new else (p.old_serial, p.new_serial)
             checks.append(Check(p.zone, "SOA", serial=want, zone=p.zone, old_serial=before))
             for key in _sample(sorted(owners), per_group):
+                old, served = p.answers_for(key)
+                if not new:  # a rollback: the old addresses are the ones to see again
+                    old, served = served, old
                 checks.append(
-                    Check(
-                        *key,
-                        addresses=answers(key),
-                        gate=gate,
-                        zone=p.zone,
-                        old_addresses=was(key),
-                    )
+                    Check(*key, addresses=served, gate=gate, zone=p.zone, old_addresses=old)
                 )
         return checks
 
