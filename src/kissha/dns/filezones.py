@@ -305,9 +305,8 @@ class FileZoneServer(ABC):
             for p in ready:
                 real = self._target(p.path)
                 backup = self._backup(p.path)
-                backup.unlink(missing_ok=True)
                 try:
-                    os.link(real, backup)
+                    _link(real, backup)
                 except OSError as exc:
                     if exc.errno in (errno.EROFS, errno.EACCES, errno.ENOSPC):
                         raise
@@ -672,6 +671,16 @@ def _journal_entries(raw: bytes) -> list[dict[str, str]] | None:
         if not entry["path"] or not entry["backup"]:
             return None
     return zones
+
+
+def _link(real: Path, backup: Path) -> None:
+    """Hard-link ``real`` to ``backup``, replacing a backup left behind (recovery removes
+    them first: an unlink before every link cost 5,000 failing calls at 5,000 zones)."""
+    try:
+        os.link(real, backup)
+    except FileExistsError:
+        backup.unlink()
+        os.link(real, backup)
 
 
 def _sample(keys: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
