@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     from kissha.deploy.command import add_parser as deploy
     from kissha.deploy.command import add_publish_parser as publish
     from kissha.monitor.command import add_parser as monitor
+    from kissha.render.command import add_init_parser as init
     from kissha.render.command import add_parser as render
-    from kissha.render.init import add_parser as init
 
     # In the order of `kissha --help`.
     adders: tuple[Callable[[Subparsers], None], ...] = (
