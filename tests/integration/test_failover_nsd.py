@@ -69,6 +69,42 @@ def test_steady_state_changes_nothing(site: LoopbackSite) -> None:
     assert site.answers("www.example.org", "A") == {A_FISH}
 
 
+# What a no-change run (cron, every minute) must not import: other commands' parsers and
+# code, tables its config does not have, what a probe can do without (docs/benchmarks.md,
+# "the cron path's start-up"); and, as before, the daemon's and the page's code.
+NOT_ON_THE_CRON_PATH = {
+    "kissha.certs.command",
+    "kissha.deploy.command",
+    "kissha.monitor.command",
+    "kissha.render.command",
+    "kissha.render.init",
+    "kissha.config.monitor",
+    "kissha.config.sites",
+    "kissha.engine.daemon",
+    "kissha.observe.metrics",
+    "kissha.observe.page",
+    "encodings.idna",  # ssl's for a str server_hostname
+    "_strptime",  # ssl.cert_time_to_seconds'
+    "http.server",
+}
+
+
+def test_a_no_change_run_imports_only_what_it_uses(site: LoopbackSite) -> None:
+    argv = [sys.executable, "-X", "importtime", "-m", "kissha", "-c", str(site.config_path)]
+    r = subprocess.run(
+        [*argv, "failover", "--now", NOW], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "fishfinger  https ipv4  ok" in r.stdout  # https probes: ssl's paths ran
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"kissha.engine.failover", "kissha.probes.http", "ssl"} <= imported
+    assert sorted(imported & NOT_ON_THE_CRON_PATH) == []
+
+
 def test_master_down_fails_over_after_threshold(site: LoopbackSite) -> None:
     serial = site.serial("example.org")
     r = fail_master(site)

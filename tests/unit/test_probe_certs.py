@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kissha.probes.base import cert_time, server_name
 from kissha.probes.tofu import (
     DAY,
     ProbeContext,
@@ -43,6 +46,7 @@ def test_der_not_after_agrees_with_openssl(certs: list[CertPair]) -> None:
         # The stdlib's own tests decode certificate files this way; it needs a path.
         decoded = ssl._ssl._test_decode_cert(str(pair.cert))  # type: ignore[attr-defined]
         assert der_not_after(der) == ssl.cert_time_to_seconds(decoded["notAfter"]), pair
+        assert cert_time(decoded["notAfter"]) == der_not_after(der), pair
 
 
 @pytest.mark.parametrize("data", [b"", b"\x30\x03\x02\x01", b"\x30\x82\xff\xff" + b"\0" * 8])
@@ -155,3 +159,40 @@ def test_corrupt_tofu_file_is_set_aside_by_real_runs_only(tmp_path: Path) -> Non
         f"{path}: {why}; set aside as {aside.name}: certificates are trusted anew on first use"
     ]
     assert not path.exists()
+
+
+@given(st.integers(min_value=-(2**31), max_value=253402300799), st.booleans())
+def test_cert_time_agrees_with_the_ssl_module(seconds: int, padded: bool) -> None:
+    """What getpeercert() says (OpenSSL pads the day with a space; "01" is read too)."""
+    t = time.gmtime(seconds)
+    day = f"{t.tm_mday:2d}" if padded else f"{t.tm_mday:02d}"
+    text = time.strftime(f"%b {day} %H:%M:%S %Y GMT", t)
+    assert cert_time(text) == ssl.cert_time_to_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Jun  1 12:00:00 2027",
+        "Jun  1 12:00:00 2027 UTC",
+        "Foo  1 12:00:00 2027 GMT",
+        "Jun 32 12:00:00 2027 GMT",
+        "Jun  1 24:00:00 2027 GMT",
+        "Jun  1 12:60:00 2027 GMT",
+        "Jun 1 12:00 2027 GMT",
+        "Jun  1 12:00:00 27 GMT",
+        " Jun  1 12:00:00 2027 GMT",
+    ],
+)
+def test_cert_time_rejects_what_the_ssl_module_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        ssl.cert_time_to_seconds(text)
+    with pytest.raises(ValueError):
+        cert_time(text)
+
+
+@pytest.mark.parametrize("name", ["fishfinger.example.org", "a_b.example.org", "x.y"])
+def test_server_name_is_what_the_idna_codec_makes_of_a_config_s_names(name: str) -> None:
+    assert server_name(name) == name.encode("idna")
+    assert server_name("bücher.example") == "bücher.example"  # ssl encodes it (idna)

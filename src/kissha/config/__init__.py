@@ -13,18 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 # [health] and the operational tables have their own modules; what callers use of them
 # (Config's parts, normal_fingerprint) is re-exported, so kissha.config stays the API.
+# [monitor] and [[sites]] are imported only for configs that have them (a failover run
+# reads neither): see __getattr__ below.
 from kissha.config.health import HealthConfig as HealthConfig
 from kissha.config.health import check_node_probes, parse_health
 from kissha.config.health import normal_fingerprint as normal_fingerprint
-from kissha.config.monitor import MonitorConfig as MonitorConfig
-from kissha.config.monitor import parse_monitor
 from kissha.config.ops import DaemonConfig as DaemonConfig
 from kissha.config.ops import MetricsConfig as MetricsConfig
 from kissha.config.ops import PageConfig as PageConfig
 from kissha.config.ops import parse_daemon, parse_metrics, parse_page
-from kissha.config.sites import Site as Site
-from kissha.config.sites import SiteName as SiteName
-from kissha.config.sites import parse_sites, site_names
 from kissha.config.tomlcheck import (
     Reader,
     argv,
@@ -43,7 +40,24 @@ from kissha.errors import ConfigError
 if TYPE_CHECKING:
     from kissha.certs.settings import CertsConfig
     from kissha.config.deploy import DeployConfig
+    from kissha.config.monitor import MonitorConfig as MonitorConfig
+    from kissha.config.sites import Site as Site
+    from kissha.config.sites import SiteName as SiteName
     from kissha.notify.settings import NotifyConfig
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exported types of [monitor] and [[sites]], imported on first use."""
+    if name == "MonitorConfig":
+        from kissha.config.monitor import MonitorConfig
+
+        return MonitorConfig
+    if name in ("Site", "SiteName"):
+        from kissha.config import sites
+
+        return getattr(sites, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_PATH = Path("/etc/kissha.toml")
 DNS_SERVERS = ("nsd",)
@@ -103,8 +117,17 @@ class Config:
     notify: NotifyConfig | None = None  # None: no [notify], nothing imported
     sites: tuple[Site, ...] = ()  # [[sites]]: what the nodes serve besides their own FQDNs
     certs: CertsConfig | None = None  # None: no [certs]
-    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # [monitor]
+    monitor_table: MonitorConfig | None = None  # [monitor] as given; None: no table
     deploy: DeployConfig | None = None  # [deploy]: read by render and deploy only
+
+    @property
+    def monitor(self) -> MonitorConfig:
+        """[monitor]; every default when the config has no table."""
+        if self.monitor_table is not None:
+            return self.monitor_table
+        from kissha.config.monitor import MonitorConfig
+
+        return MonitorConfig()
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -118,6 +141,8 @@ class Config:
 
     def site_names(self) -> tuple[SiteName, ...]:
         """Every name the nodes serve (sites, aliases, standby names, node FQDNs)."""
+        from kissha.config.sites import site_names
+
         return site_names(self.sites, self.nodes, self.health.probes)
 
 
@@ -204,8 +229,16 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
     daemon = parse_daemon(r, r.table(data, "daemon", ""))
     metrics = parse_metrics(r, r.table(data, "metrics", ""), base)
     page = parse_page(r, data, base)
-    sites = parse_sites(r, data, nodes)
-    monitor = parse_monitor(r, data, base, nodes)
+    sites: tuple[Site, ...] = ()
+    if "sites" in data:
+        from kissha.config.sites import parse_sites
+
+        sites = parse_sites(r, data, nodes)
+    monitor = None
+    if "monitor" in data:
+        from kissha.config.monitor import parse_monitor
+
+        monitor = parse_monitor(r, data, base, nodes)
     notify = None
     if "notify" in data:  # the parser is imported only for configs that have the table
         from kissha.notify.settings import parse_notify
@@ -238,7 +271,7 @@ def parse(data: Mapping[str, Any], source: str = "", base: Path | None = None) -
         notify=notify,
         sites=sites,
         certs=certs,
-        monitor=monitor,
+        monitor_table=monitor,
         deploy=deploy,
     )
 

@@ -13,8 +13,10 @@ from kissha.probes.base import (
     Deadline,
     Outcome,
     ProbeFailed,
+    cert_time,
     failure,
     read_response,
+    server_name,
     socket_for,
     tls_context,
     unverified_context,
@@ -103,12 +105,12 @@ def gemini(
         stage = "during the TLS handshake"
         deadline.left(sock)
         ctx = tls_context(spec.ca_file) if spec.tls == "ca" else unverified_context()
-        conn = ctx.wrap_socket(sock, server_hostname=node.fqdn)  # SNI even unverified
+        conn = ctx.wrap_socket(sock, server_hostname=server_name(node.fqdn))  # SNI even unverified
         der = conn.getpeercert(binary_form=True) or b""
         if spec.tls == "ca":
             with_cert = conn.getpeercert()
             if with_cert and "notAfter" in with_cert:
-                not_after = float(ssl.cert_time_to_seconds(str(with_cert["notAfter"])))
+                not_after = cert_time(str(with_cert["notAfter"]))
         else:  # checked before the request: an impostor gets no request
             not_after, note, warning = _check_identity(node, spec, der, health, context)
         stage = "waiting for the response"

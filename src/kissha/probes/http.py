@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import ssl
 
 from kissha.config import HealthConfig
 from kissha.core.model import Family, Node, ProbeSpec
@@ -12,8 +11,10 @@ from kissha.probes.base import (
     Deadline,
     Outcome,
     ProbeFailed,
+    cert_time,
     failure,
     read_response,
+    server_name,
     socket_for,
     tls_context,
 )
@@ -54,10 +55,12 @@ def http_get(
         if tls:
             stage = "during the TLS handshake"
             deadline.left(sock)
-            conn = tls_context(spec.ca_file).wrap_socket(sock, server_hostname=node.fqdn)
+            conn = tls_context(spec.ca_file).wrap_socket(
+                sock, server_hostname=server_name(node.fqdn)
+            )
             cert = conn.getpeercert()  # type: ignore[attr-defined,unused-ignore]
             if cert and "notAfter" in cert:
-                cert_not_after = float(ssl.cert_time_to_seconds(str(cert["notAfter"])))
+                cert_not_after = cert_time(str(cert["notAfter"]))
         stage = "waiting for the response"
         # HTTP/1.0 with Connection: close: no chunking, no keep-alive, read to EOF.
         request = (

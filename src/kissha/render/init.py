@@ -9,17 +9,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kissha.config.tomlcheck import fully_qualified
 from kissha.errors import UsageError
-
-EPILOG = """\
-exit codes:
-  0   written (the config loads and both nodes render)
-  2   usage error, or a file that would be overwritten (use --force); nothing written
-  8   a file or directory cannot be written
-"""
 
 PATHS = {
     "openbsd": {
@@ -57,33 +49,6 @@ class Answers:
     flavour: str
     gemini: bool
     contact: str
-
-
-def add_parser(sub: Any) -> None:
-    i = sub.add_parser(
-        "init",
-        help="write a commented kissha.toml and a zone source directory for new nodes",
-        description="Write DIR/kissha.toml (complete and commented) and DIR/zones/SITE.zone "
-        "with the failover marks, check that they load and render, and print the next "
-        "commands. With --node and --site nothing is asked; otherwise the questions are "
-        "asked on the terminal.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    i.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
-    i.add_argument(
-        "--node",
-        action="append",
-        default=[],
-        metavar="NAME=FQDN,ADDR[,ADDR]",
-        help="a node: its name, FQDN and IPv4 and/or IPv6 address, in order of preference "
-        "(repeatable, at least two)",
-    )
-    i.add_argument("--site", action="append", default=[], help="a site's domain (repeatable)")
-    i.add_argument("--flavour", choices=("openbsd", "debian"), default=None)
-    i.add_argument("--gemini", action="store_true", help="the sites also serve Gemini")
-    i.add_argument("--contact", default=None, help="e-mail for the ACME CA")
-    i.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
 def parse_node(text: str) -> NodeAnswer:
