@@ -1,5 +1,5 @@
 """Entry point for ``python -m kissha``."""
 
-from kissha.cli import main
+from kissha.cli import run
 
-raise SystemExit(main())
+run()

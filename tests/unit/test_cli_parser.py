@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,24 @@ def test_the_command_is_known_before_argparse_only_when_certain(
     argv: list[str], command: str | None
 ) -> None:
     assert cli._command_of(argv) == command
+
+
+def test_the_program_exits_with_main_s_code_and_its_whole_output(tmp_path: Path) -> None:
+    # `kissha failover` ends without the interpreter's teardown (cli.run): its output is
+    # flushed first and its exit code is main()'s, as for every other command. (Whole
+    # --json reports through a pipe: tests/integration/test_failover_nsd.py.)
+    import subprocess
+    import sys
+
+    bad = tmp_path / "kissha.toml"
+    bad.write_text("state_dir = 1\n")
+    for command in ("failover", "check-config"):
+        r = subprocess.run(
+            [sys.executable, "-m", "kissha", "-c", str(bad), command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert r.returncode == 2, (command, r.stderr)
+        assert r.stderr.startswith("kissha: ") and str(bad) in r.stderr + r.stdout
