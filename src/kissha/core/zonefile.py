@@ -235,7 +235,7 @@ class ZoneLayout:
     The spots are kept by column, in the order of their offsets (ascending): a switch
     splices ~50,000 of them at 1,000 zones, and whole columns go through ``map``,
     ``zip`` and ``str.join`` (C loops) where one Python loop a spot cost most of
-    planning (docs/benchmarks.md, issue 13's fourth round)."""
+    planning (docs/benchmarks.md, issue 13's fifth round)."""
 
     serial: tuple[int, int]
     offsets: tuple[int, ...]

@@ -19,7 +19,7 @@ again every ``RETRY_AFTER``, the zones that answered old taking turns; the other
 asked again once a canary passes. nsd swaps in every zone of a reload at once, and
 2,000 checks asked every 10 ms took CPU from the nsd that was loading them (a
 1,000-zone switch sent ~8,000 queries instead of ~4,000; docs/benchmarks.md, issue
-13's fourth round).
+13's fifth round).
 
 When verification gives up, each failure says which it was: still loading, a wrong
 answer, or no answer (a server whose socket cannot even connect says why).

@@ -34,7 +34,7 @@ NAME = "scans.json"
 LAYOUTS = "layouts.json"
 VERSION = 1
 # layouts.json: 2 keeps each file's spots by column (ZoneLayout); a file of version 1
-# (spots one by one, kissha before 2026-11-30's fourth round) is only no layout yet.
+# (spots one by one, kissha before 2026-11-30's fifth round) is only no layout yet.
 LAYOUTS_VERSION = 2
 # Timestamps closer than this to the moment an entry was recorded are not trusted
 # alone: file systems keep them in ticks (a few ms on Linux, 2 s on FAT).
