@@ -218,41 +218,16 @@ def _add_page(sub: Subparsers) -> None:
     pg.add_argument("--now", metavar="ISO8601", help="pretend it is this time (drills, tests)")
 
 
-# argparse only: each command's own module is imported when the command runs.
-def _add_certs(sub: Subparsers) -> None:
-    from kissha.certs.command import add_parsers
+def _elsewhere(module: str, adder: str) -> Callable[[Subparsers], None]:
+    """A command whose parser lives in its own module, imported only when the parser
+    is built: argparse only, the command's work is imported when it runs."""
 
-    add_parsers(sub)
+    def add(sub: Subparsers) -> None:
+        import importlib
 
+        getattr(importlib.import_module(module), adder)(sub)
 
-def _add_monitor(sub: Subparsers) -> None:
-    from kissha.monitor.command import add_parser
-
-    add_parser(sub)
-
-
-def _add_render(sub: Subparsers) -> None:
-    from kissha.render.command import add_parser
-
-    add_parser(sub)
-
-
-def _add_init(sub: Subparsers) -> None:
-    from kissha.render.command import add_init_parser
-
-    add_init_parser(sub)
-
-
-def _add_deploy(sub: Subparsers) -> None:
-    from kissha.deploy.command import add_parser
-
-    add_parser(sub)
-
-
-def _add_publish(sub: Subparsers) -> None:
-    from kissha.deploy.command import add_publish_parser
-
-    add_publish_parser(sub)
+    return add
 
 
 # Each command's parser, in the order of `kissha --help`.
@@ -263,12 +238,12 @@ ADDERS: dict[str, Callable[[Subparsers], None]] = {
     "pin": _add_pin,
     "status": _add_status,
     "page": _add_page,
-    "certs": _add_certs,
-    "monitor": _add_monitor,
-    "render": _add_render,
-    "init": _add_init,
-    "deploy": _add_deploy,
-    "publish": _add_publish,
+    "certs": _elsewhere("kissha.certs.command", "add_parsers"),
+    "monitor": _elsewhere("kissha.monitor.command", "add_parser"),
+    "render": _elsewhere("kissha.render.command", "add_parser"),
+    "init": _elsewhere("kissha.render.command", "add_init_parser"),
+    "deploy": _elsewhere("kissha.deploy.command", "add_parser"),
+    "publish": _elsewhere("kissha.deploy.command", "add_publish_parser"),
 }
 # Commands whose parser another's adds.
 ADDED_WITH = {"unpin": "pin", "challenges": "certs"}
