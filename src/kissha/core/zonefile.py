@@ -330,6 +330,7 @@ def plan_unchanged(
     )
 
 
+@functools.lru_cache(maxsize=1024)  # a zone repeats a few: 300, IN, 4h...
 def _is_ttl_or_class(word: str) -> bool:
     if word[0].isdigit():
         return _TTL_RE.match(word) is not None
