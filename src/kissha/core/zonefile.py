@@ -15,7 +15,7 @@ import operator
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate, compress
 from pathlib import Path
 from typing import NamedTuple
@@ -673,9 +673,6 @@ def plan_zone(
         raise ZoneError(no_soa(where))
     if _serial_value(s.serial) is None:
         raise ZoneError(_bad_serial(where, s.serial))
-    blanks: dict[int, list[tuple[int, int]]] = {}
-    for t in [rec.address for rec in s.marked] + [s.serial]:
-        blanks.setdefault(t.line, []).append((t.start, t.end))
     starts = [0]
     for line in s.lines:
         starts.append(starts[-1] + len(line) + 1)
@@ -693,7 +690,8 @@ def plan_zone(
         if (owner, rrtype, n) not in marked_lines
     )
     serial = (starts[s.serial.line] + s.serial.start, s.serial.end - s.serial.start)
-    layout = ZoneLayout.of(serial, spots, extra, _skeleton(s.lines, blanks), s.has_include)
+    layout = ZoneLayout.of(serial, spots, extra, "", s.has_include)
+    layout = replace(layout, skeleton=_skeleton(text, *layout.spans()))
     return plan_spliced(zone, path, text, layout, targets, serial_policy, now)
 
 
@@ -818,9 +816,8 @@ def _first_lines(
     """The summary's distinct (role, rrtype, address) with the first line holding each,
     in the order they first appear."""
     keys = list(zip(kinds, values, strict=True))
-    first = dict(
-        zip(reversed(keys), reversed(lines), strict=True)
-    )  # the last write is the first line
+    # Built backwards, so that a key's last write is its first line.
+    first = dict(zip(reversed(keys), reversed(lines), strict=True))
     return tuple((*KINDS[int(k)], v, first[(k, v)]) for k, v in dict.fromkeys(keys))
 
 
@@ -858,28 +855,18 @@ def fits(text: str, layout: ZoneLayout) -> bool:
     serial = text[layout.serial[0] : layout.serial[0] + layout.serial[1]]
     if not (serial.isascii() and serial.isdigit() and int(serial) < SERIAL_MOD):
         return False
+    return _skeleton(text, starts, stops) == layout.skeleton
+
+
+def _skeleton(text: str, starts: Sequence[int], stops: Sequence[int]) -> str:
+    """The digest of ``text`` with each span (start, stop) blanked out to one NUL: the
+    marked addresses and the serial. A scan (plan_zone) and ``fits`` compute it here
+    alike, and the old and the new text of a plan have the same one by construction."""
     import hashlib  # here: commands that never plan do not pay for it
 
-    pieces = map(text.__getitem__, map(slice, [0, *stops], [*starts, size]))
+    pieces = map(text.__getitem__, map(slice, [0, *stops], [*starts, len(text)]))
     blanked = "\0".join(pieces).encode("utf-8", "surrogateescape")
-    return hashlib.sha256(blanked).hexdigest() == layout.skeleton
-
-
-def _skeleton(lines: Sequence[str], blanks: Mapping[int, list[tuple[int, int]]]) -> str:
-    """The digest of the text with the marked addresses and the serial blanked out.
-
-    The old and the new text of a plan have the same skeleton by construction (``fits``
-    computes it the same way at absolute offsets).
-    """
-    import hashlib
-
-    out = list(lines)
-    for n, spans in blanks.items():
-        line = out[n]
-        for start, end in sorted(spans, reverse=True):
-            line = line[:start] + "\0" + line[end:]
-        out[n] = line
-    return hashlib.sha256("\n".join(out).encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(blanked).hexdigest()
 
 
 def diff(plan: ZonePlan) -> str:
