@@ -441,17 +441,17 @@ def _answering(answer: Callable[[str, int], str]) -> Iterator[int]:
 def test_while_a_server_loads_one_zone_at_a_time_is_asked_again(isolation: None) -> None:
     # 40 zones served with the old serial for 0.4 s (a reload), then the new one; the
     # first zone is never loaded (nsd kept its old data). Only one SOA check at a time
-    # is asked again while the server answers old serials, the zones taking turns: the
-    # others pass once one does, and the stuck zone fails alone, whichever zone went
-    # first (it did here).
+    # is asked (first, and again while the server answers old serials), the zones
+    # taking turns: the others are asked once one passes, and the stuck zone fails
+    # alone, whichever zone went first (it did here).
     from kissha.dns.verify import Check, verify
 
     zones = [f"z{i}.test." for i in range(40)]
-    asked: list[str] = []
+    asked: list[tuple[float, str]] = []
     started = time.monotonic()
 
     def answer(name: str, rdtype: int) -> str:
-        asked.append(name)
+        asked.append((time.monotonic() - started, name))
         loaded = time.monotonic() - started > 0.4 and name != zones[0]
         return f"SOA ns. host. {6 if loaded else 5} 1 1 1 1"
 
@@ -460,10 +460,40 @@ def test_while_a_server_loads_one_zone_at_a_time_is_asked_again(isolation: None)
         failures = verify(["127.0.0.1"], port, checks, 1.0, grace=0.5)
     assert [(f.zone, f.kind) for f in failures] == [(zones[0], "still loading")]
     assert time.monotonic() - started > 0.4
-    # Every zone asked at least twice (before and after the reload), and not one SOA
-    # query per zone every RETRY_AFTER (~40 x 100 in 1.5 s): the canaries' turns.
-    assert set(asked) == set(zones) and all(asked.count(z) >= 2 for z in zones[1:])
+    # Every zone asked, and those that passed asked after the reload; while the server
+    # loaded, about one query every RETRY_AFTER (0.01 s: ~40 in 0.4 s), not one per
+    # zone each time (~40 x 40), and ~40 x 100 in all before (the canaries' turns).
+    names = [n for _, n in asked]
+    assert set(names) == set(zones)
+    assert all(any(t > 0.4 and n == z for t, n in asked) for z in zones[1:])
+    assert sum(t <= 0.4 for t, _ in asked) < 80, asked
     assert len(asked) < 40 * 2 + 250, len(asked)
+
+
+def test_zones_behind_a_canary_that_never_passes_fail_as_not_asked(isolation: None) -> None:
+    # A server that answers every zone's old serial for ever (a reload that never
+    # happened): the zones whose turn as the canary came fail as still loading, the
+    # others as not asked, and each failure says which.
+    from kissha.dns.verify import Check, verify
+
+    zones = [f"z{i}.test." for i in range(200)]
+    asked: set[str] = set()
+
+    def answer(name: str, rdtype: int) -> str:
+        asked.add(name)
+        return "SOA ns. host. 5 1 1 1 1"
+
+    checks = [Check(z, "SOA", serial=6, zone=z, old_serial=5) for z in zones]
+    with _answering(answer) as port:
+        failures = verify(["127.0.0.1"], port, checks, 0.2, grace=0.3)
+    kinds = {f.zone: f.kind for f in failures}
+    assert sorted(kinds) == sorted(zones)
+    assert {z for z, k in kinds.items() if k == "still loading"} == asked
+    assert 0 < len(asked) < len(zones)
+    words = next(str(f) for f in failures if f.kind == "not asked")
+    assert words.startswith("127.0.0.1: z")
+    assert "not asked: the server still served old serials after 0." in words
+    assert words.endswith("s (still loading; wanted 6)")
 
 
 def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
