@@ -1,7 +1,7 @@
 """Benchmark kissha failover against a shell rendition of the original, side by side.
 
 Run with ``bench/run`` (it enters a private network namespace). Prints figures as a
-Markdown table; nothing here asserts on them. Two measurements:
+Markdown table; nothing here asserts on them. Three parts:
 
 1. a no-change run over 6 zones (the every-minute cron case): CPU (user+sys of the
    process and its children), wall time and peak RSS, median over N runs each;
@@ -11,9 +11,11 @@ Markdown table; nothing here asserts on them. Two measurements:
    floor measured in the same run on a twin site (the same zones, its own nsd): the
    median of every floor measured, and the floor measured right after each switch
    (this machine's speed drifts within minutes), and against the rendition's (at the
-   first size only: ~90 s at 1,000 zones, it would take minutes more at 5,000);
-3. a summary: each size's floor, cold, cron-case and warm switch and no-change run, as
-   ratios of that floor.
+   first size only: ~90 s at 1,000 zones, it would take minutes more at 5,000); at
+   each size also ``kissha status``, which asks a second nsd on the nodes' own
+   addresses (serving copies of the zone files) and should not grow with the zones;
+3. a summary: each size's floor, cold, cron-case and warm switch, no-change run and
+   status, as ratios of that floor.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lab.nsd import NsdInstance
 from lab.site import ZONE_TEMPLATE, LoopbackSite
 
 HERE = Path(__file__).resolve().parent
@@ -207,6 +210,32 @@ def big_template(records: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def status_argv(
+    stack: contextlib.ExitStack, site: LoopbackSite, names: Sequence[str], directory: Path
+) -> list[str]:
+    """``kissha status`` asks each node's nameserver at the node's own addresses: a
+    second nsd listens there (on its own port) and serves copies of the site's zone
+    files. Returns the command line."""
+    directory.mkdir()
+    for n in names:
+        shutil.copyfile(site.zone_path(n), directory / f"{n}.zone")
+    port = site.dns_port + 2  # the twin floor site has dns_port + 1
+    listen = [(a, port) for node in site.nodes for a in (node.ipv4, node.ipv6)]
+    ns = NsdInstance(directory, listen, {n: f"{n}.zone" for n in names})
+    ns.start()
+    stack.callback(ns.stop)
+    return [
+        sys.executable,
+        "-m",
+        "kissha",
+        "-c",
+        str(site.config_path),
+        "status",
+        "--port",
+        str(port),
+    ]
+
+
 def switch(site: LoopbackSite, to_standby: bool) -> None:
     """Kill or restore fishfinger's web server (thresholds are 1 in the big bench)."""
     if to_standby:
@@ -341,6 +370,12 @@ def bench_switch(
         row("kissha no-change run, first (validates every zone once)", run(0))
         nochange = sorted((run(0) for _ in range(5)), key=lambda x: x[1])
         row("kissha no-change run (median of 5)", nochange[2])
+        status = status_argv(stack, site, names, root / f"ns{zones}")
+        statuses = sorted((measure(status) for _ in range(5)), key=lambda x: x[1])
+        row(
+            "kissha status (median of 5; the first zones' names, at most 40 a nameserver)",
+            statuses[2],
+        )
         switch(site, to_standby=True)
         row("kissha switch after no-change runs (the cron case)", *switched())
         # 3. back and forth
@@ -391,6 +426,7 @@ def bench_switch(
         "kissha switch after": "cron case",
         "kissha switch, warm": "warm",
         "kissha no-change run (median": "no change",
+        "kissha status": "status",
     }
     summary[zones] = [("floor", floor_wall, 0, None)] + [
         (short, s[1], s[2], paired.get(n))
@@ -414,7 +450,7 @@ def bench_switch(
 
 def summary_table(summary: Summary) -> tuple[list[str], list[str]]:
     """Each case's wall (x the median floor; x the floor measured right after it)."""
-    cases = ["floor", "cold", "cron case", "warm", "no change"]
+    cases = ["floor", "cold", "cron case", "warm", "no change", "status"]
     columns = ["zones", *cases, "no change: peak RSS"]
     rows = []
     for zones, figures in summary.items():
