@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kissha.core import events
-from kissha.core.model import Event, Pin, ProbeResult, Roles
+from kissha.core.model import Event, Pin, ProbeResult, Problem, Roles
 from kissha.core.policy import decide
 from kissha.core.report import Outcome, RunReport
 from kissha.engine import state as statefile
@@ -234,6 +234,32 @@ def test_zone_problems_and_errors_are_told_once_until_they_clear() -> None:
     assert kinds(st.events).count("zone-invalid") == 1
     events.fold_zone_problems(st, [], EVEN + 360)
     assert not any(k.startswith("zone-invalid:") for k in st.problems)
+
+
+def test_problems_of_a_node_or_probe_the_config_no_longer_has_are_closed() -> None:
+    # A node replaced, a probe dropped from the config: no probe of them runs, so
+    # nothing else would close their problems, and each would be reminded of daily.
+    st = statefile.State()
+
+    def problem(kind: str, **fields: str) -> Problem:
+        return Problem(kind, EVEN, f"{kind} {fields}", fields)
+
+    st.problems = {
+        "node-down:oldfish": problem("node-down", node="oldfish"),
+        "cert-expiring:oldfish/https": problem("cert-expiring", node="oldfish", probe="https"),
+        "cert-expiring:blowfish/gemini": problem("cert-expiring", node="blowfish", probe="gemini"),
+        "node-down:blowfish": problem("node-down", node="blowfish"),
+        "cert-expiring:blowfish/https": problem("cert-expiring", node="blowfish", probe="https"),
+        "split-brain": problem("split-brain"),  # about no node: not this function's
+    }
+    step(st, probes(fishfinger="ipv4+ipv6", blowfish=""), EVEN + 60)
+    # blowfish and its https probe are still configured (and still failing): open
+    assert sorted(st.problems) == [
+        "cert-expiring:blowfish/https",
+        "node-down:blowfish",
+        "split-brain",
+    ]
+    assert st.events == []  # closed quietly: no event to tell
 
 
 def test_split_brain_must_last_and_is_resolved_only_by_a_complete_agreeing_view() -> None:

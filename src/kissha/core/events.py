@@ -171,6 +171,23 @@ def fold_run(config: Config, st: State, report: RunReport, failed: bool = False)
     if not failed:  # the run got through: the errors of earlier runs are over
         for key in [k for k in st.problems if k.startswith("error:")]:
             st.close_problem(key)
+    close_unconfigured(config, st)
+
+
+def close_unconfigured(config: Config, st: State) -> None:
+    """Close the problems of a node, or of a node's probe, that the config no longer has
+    (a node replaced, a probe dropped): no probe of them runs any more, so nothing else
+    would close them, and each would be reminded of every day for ever."""
+    nodes = {n.name for n in config.nodes}
+    probed = {
+        (n.name, p.name) for n in config.nodes for p in config.health.probes if n.runs(p.name)
+    }
+    for key, problem in list(st.problems.items()):
+        node, probe = problem.fields.get("node"), problem.fields.get("probe")
+        if not isinstance(node, str):
+            continue
+        if node not in nodes or (isinstance(probe, str) and (node, probe) not in probed):
+            st.close_problem(key)
 
 
 def _fold_change(st: State, report: RunReport, roles: Roles, planned: bool) -> None:
