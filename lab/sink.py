@@ -51,6 +51,7 @@ class Sink:
     tls: tuple[Path, Path] | None = None  # (cert, key): SMTP offers STARTTLS
     users: dict[str, str] = field(default_factory=dict)  # SMTP AUTH, only over TLS
     status: int = 200  # what the webhook receiver answers
+    max_size: int | None = None  # bytes: larger mail gets SMTP 552, a larger POST HTTP 413
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Any = None
@@ -124,6 +125,8 @@ class Sink:
             kwargs = {"tls_context": context, "require_starttls": True}
         if self.users:
             kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
+        if self.max_size is not None:
+            kwargs["data_size_limit"] = self.max_size
         # port 0 cannot be asked of Controller (it checks its own port): pick one first
         if port == 0:
             port = _free_port(host)
@@ -142,9 +145,12 @@ class Sink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 data = self.rfile.read(length).decode("utf-8", "replace")
-                if sink.status < 300:
+                status = sink.status
+                if sink.max_size is not None and length > sink.max_size:
+                    status = 413
+                if status < 300:
                     sink.record(Received("http", dict(self.headers.items()), data, path=self.path))
-                self.send_response(sink.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -366,6 +366,29 @@ def test_smtp_without_starttls_is_refused_by_a_server_that_requires_it(
     assert tls_sink.received == []
 
 
+def test_a_notice_too_large_for_the_server_is_given_up_alone() -> None:
+    # A mail over the SMTP server's size limit (552) and a POST over the webhook's
+    # (413) are this notice's fault: it is marked rejected (given up at once, not
+    # retried for a day), and the notices after it are still delivered.
+    from kissha.notify.plan import Rejected
+
+    with Sink(smtp=("127.0.0.1", 0), http=("127.0.0.1", 0), max_size=4000) as sink:
+        assert sink.smtp is not None and sink.http is not None
+        mail = MailChannel(name="m", to=(OPS,), smtp=sink.smtp, starttls=False)
+        hook = WebhookChannel(name="w", url=f"http://127.0.0.1:{sink.http[1]}/k")
+        big = {**notice(), "id": "e1", "text": "x" * 6000 + "\n"}
+        small = {**notice(), "id": "e2", "title": "kissha: small"}
+        results = deliver.deliver_all([(mail, [big, small]), (hook, [big, small])], 5.0, "ff")
+        got = [(r.channel, r.headers.get("Subject")) for r in sink.received]
+    ((mail_big, mail_small), (hook_big, hook_small)) = results
+    assert isinstance(mail_big, Rejected) and mail_big.startswith("mail m: SMTP 127.0.0.1:")
+    assert " 552 " in mail_big
+    assert isinstance(hook_big, Rejected)
+    assert hook_big == "webhook w: HTTP 413 Request Entity Too Large"
+    assert mail_small is None and hook_small is None
+    assert sorted(got, key=str) == [("http", None), ("smtp", "kissha: small")]
+
+
 def test_webhook_to_a_closed_port_is_a_delivery_error() -> None:
     channel = WebhookChannel(name="w", url=f"http://127.0.0.1:{free_port()}/x")
     with pytest.raises(deliver.DeliveryError) as info:

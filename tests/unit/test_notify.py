@@ -334,6 +334,34 @@ def test_a_failure_backs_off_the_channel_and_old_notices_are_given_up_with_a_war
     assert (box.failures, box.next_try) == (0, 0.0)
 
 
+def test_a_rejected_notice_is_given_up_at_once_and_the_others_go_on() -> None:
+    # The server refused one notice itself (too large): it is dropped with a warning,
+    # the channel does not back off, and what came after it counts as delivered.
+    box = plan.Box(pending=pending(3))
+    out = plan.select(box, EVEN, rate_limit=10)
+    rejected = plan.Rejected("hook: HTTP 413 Request Entity Too Large")
+    warnings = plan.settle(box, out, [None, rejected, None], EVEN, 86400)
+    assert warnings == [
+        "gave up a notification the server rejected: t2: hook: HTTP 413 Request Entity Too Large"
+    ]
+    assert box.pending == [] and box.dropped == 1 and len(box.sent) == 2
+    assert (box.failures, box.next_try) == (0, 0.0)
+    # Rejected, then a failure of the channel: the rejected one is still given up, the
+    # rest waits for the backoff.
+    box.pending = pending(3)
+    out = plan.select(box, EVEN + 60, rate_limit=10)
+    warnings = plan.settle(box, out, [rejected, "hook: HTTP 500", deliver.NOT_TRIED], EVEN, 86400)
+    assert warnings[1] == "hook: HTTP 500" and "t1" in warnings[0]
+    assert [n["id"] for n in box.pending] == ["e2", "e3"] and box.dropped == 2
+    assert box.next_try == EVEN + 30
+    # A digest the server rejected gives up every notice folded into it.
+    box = plan.Box(pending=pending(5), sent=[EVEN - 60] * 7)
+    out = plan.select(box, EVEN, rate_limit=10)
+    assert [n["id"] for n in out] == ["e1", "e2", "d" + "e3,e4,e5"]
+    plan.settle(box, out, [None, None, rejected], EVEN, 86400)
+    assert box.pending == [] and box.dropped == 3
+
+
 def test_retry_off_gives_up_at_the_first_failure() -> None:
     box = plan.Box(pending=pending(1))
     out = plan.select(box, EVEN, rate_limit=10)

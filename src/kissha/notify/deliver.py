@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kissha.core.model import iso
+from kissha.notify.plan import Rejected
 from kissha.notify.settings import Channel, MailChannel, WebhookChannel
 
 if TYPE_CHECKING:
@@ -24,15 +25,21 @@ NOT_TRIED = "not tried: an earlier delivery to this channel failed"
 
 
 class DeliveryError(Exception):
-    """One delivery failed; the message says why, without secrets."""
+    """One delivery failed; the message says why, without secrets. ``rejected``: the
+    server refused this notice itself (too large), so sending it again cannot succeed."""
+
+    def __init__(self, message: str, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 def deliver_all(
     jobs: Sequence[tuple[Channel, Sequence[Mapping[str, Any]]]], timeout: float, hostname: str
 ) -> list[list[str | None]]:
-    """Send each job's notices in order (stopping at its first failure), every job in
-    its own thread; after ``timeout`` seconds whatever is unfinished counts as failed.
-    Returns per job, per notice: None (delivered) or the error."""
+    """Send each job's notices in order (stopping at its first failure, but for a notice
+    the server rejected itself), every job in its own thread; after ``timeout`` seconds
+    whatever is unfinished counts as failed. Returns per job, per notice: None
+    (delivered) or the error (a ``Rejected`` one for a notice the server refused)."""
     deadline = time.monotonic() + timeout
     results: list[list[str | None]] = [[] for _ in jobs]
 
@@ -52,7 +59,11 @@ def deliver_all(
                 send(channel, n, left, hostname)
                 out.append(None)
             except DeliveryError as exc:
-                out.append(f"{channel.kind} {channel.name}: {exc}")
+                error = f"{channel.kind} {channel.name}: {exc}"
+                if exc.rejected:  # this notice only: the next ones may well pass
+                    out.append(Rejected(error))
+                    continue
+                out.append(error)
                 break
             except Exception as exc:  # a bug must not hide the other channels' results
                 out.append(f"{channel.kind} {channel.name}: {type(exc).__name__}: {exc}")
@@ -156,7 +167,14 @@ def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname:
             if isinstance(exc.smtp_error, bytes)
             else exc.smtp_error
         )
-        raise DeliveryError(f"SMTP {where}: {exc.smtp_code} {said}"[:300]) from None
+        # 552 to MAIL FROM (its SIZE) or after DATA: this message is too large (a 552 to
+        # RCPT, a full mailbox, is SMTPRecipientsRefused: retried)
+        too_large = exc.smtp_code == 552 and isinstance(
+            exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError
+        )
+        raise DeliveryError(
+            f"SMTP {where}: {exc.smtp_code} {said}"[:300], rejected=too_large
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise DeliveryError(f"SMTP {where}: {what or type(exc).__name__}"[:300]) from None
@@ -268,6 +286,8 @@ def _webhook(channel: WebhookChannel, notice: Mapping[str, Any], timeout: float)
             raise DeliveryError(
                 f"HTTP {exc.code} {exc.reason}: a redirect, not followed (set url to its target)"
             ) from None
+        if exc.code == 413:  # this notice is too large for the server: never retried
+            raise DeliveryError(f"HTTP 413 {exc.reason}", rejected=True) from None
         raise DeliveryError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason

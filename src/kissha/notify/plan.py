@@ -33,6 +33,14 @@ BACKOFF_MAX = HOUR
 NODE_LEVEL = ("node-down", "node-up", "family-down", "family-up")
 
 
+class Rejected(str):
+    """A delivery's error (deliver_all's result) for a notice the server refused itself
+    (too large: HTTP 413, SMTP 552): sending it again cannot succeed, so it is given up
+    at once, and the notices after it are still delivered."""
+
+    __slots__ = ()
+
+
 @dataclass
 class Box:
     """One channel's part of the outbox."""
@@ -280,17 +288,24 @@ def settle(
 
     Deliveries to a channel stop at the first failure, so the channel backs off as a
     whole (30 s, doubling, at most an hour); notices waiting longer than ``retry`` since
-    their event are given up with a warning, never silently."""
+    their event are given up with a warning, never silently. A notice the server
+    rejected itself (``Rejected``) is given up at once, with a warning: one notice too
+    large for a server must not hold back the others for ``retry``."""
     done: set[str] = set()
     failure: str | None = None
+    warnings: list[str] = []
     for n, error in zip(tried, errors, strict=True):
         if error is None:
             done.update(n.get("folds", [n["id"]]))
             box.sent.append(now)
+        elif isinstance(error, Rejected):
+            folds = n.get("folds", [n["id"]])
+            done.update(folds)
+            box.dropped += len(folds)
+            warnings.append(f"gave up a notification the server rejected: {n['title']}: {error}")
         elif failure is None:
             failure = error
     box.pending = [n for n in box.pending if n["id"] not in done]
-    warnings: list[str] = []
     if failure is None:
         if tried:
             box.failures, box.next_try = 0, 0.0
