@@ -398,6 +398,25 @@ def test_the_json_payload_and_the_ntfy_request() -> None:
     assert json.loads(body)["id"] == f"blowfish/e1+2/{int(EVEN)}" and "Authorization" not in headers
 
 
+def test_a_long_ntfy_body_is_cut_to_ntfys_limit_at_a_line_end() -> None:
+    # ntfy makes a body over 4,096 bytes an attachment (or refuses it with 413): a long
+    # digest is cut at a line end, with a note; multi-byte characters stay whole.
+    hook = WebhookChannel("n", "https://ntfy.example.org/k", format="ntfy")
+    lines = [
+        f"2026-11-23T12:{i % 60:02d}:00Z  node-down: blöwfish {i} is down\n" for i in range(200)
+    ]
+    text = "".join(lines)
+    body, _ = deliver.webhook_request(hook, {**pending(1)[0], "text": text})
+    assert len(body) <= deliver.NTFY_MAX_BODY < len(text.encode())
+    got = body.decode()  # valid UTF-8
+    kept, note = got.rsplit("\n[", 1)
+    assert text.startswith(kept + "\n") and kept.count("\n") > 40
+    cut = len(text.encode()) - len(kept.encode()) - 1
+    assert note == f"... {cut} more bytes cut: over ntfy's 4096-byte limit]\n"
+    short = {**pending(1)[0], "text": "one line\n"}
+    assert deliver.webhook_request(hook, short)[0] == b"one line\n"
+
+
 def test_the_mail_message() -> None:
     (n,) = plan.notices(FAILOVER_RUN, ALL, None, ctx())
     channel = MailChannel("m", ("a@example.org", "b@example.org"))

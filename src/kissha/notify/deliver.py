@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SCHEMA = "kissha.event/1"
 NTFY_PRIORITY = {"info": "3", "warning": "4", "critical": "5"}
+# ntfy's default message-size-limit: a longer body becomes an attachment (or HTTP 413
+# where attachments are off), so a long digest is cut to fit, with a note.
+NTFY_MAX_BODY = 4096
 NOT_TRIED = "not tried: an earlier delivery to this channel failed"
 
 
@@ -233,6 +236,20 @@ def _header_text(text: str) -> str:
     return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
 
 
+def _fit(text: str, limit: int) -> bytes:
+    """``text`` in UTF-8, cut at a line end to at most ``limit`` bytes with a note of
+    what was cut (the whole text is in kissha status, the page and the mail)."""
+    data = text.encode()
+    if len(data) <= limit:
+        return data
+    room = limit - 80  # the note fits in 80 bytes
+    kept = data[:room].decode("utf-8", "ignore")  # a character cut in two is dropped
+    if "\n" in kept:
+        kept = kept[: kept.rindex("\n") + 1]
+    cut = len(data) - len(kept.encode())
+    return (kept + f"[... {cut} more bytes cut: over ntfy's {limit}-byte limit]\n").encode()
+
+
 def webhook_request(
     channel: WebhookChannel, notice: Mapping[str, Any]
 ) -> tuple[bytes, dict[str, str]]:
@@ -240,7 +257,7 @@ def webhook_request(
 
     headers = {"User-Agent": f"kissha/{__version__}"}
     if channel.format == "ntfy":
-        body = str(notice["text"]).encode()
+        body = _fit(str(notice["text"]), NTFY_MAX_BODY)
         headers["Content-Type"] = "text/plain; charset=utf-8"
         headers["Title"] = _header_text(str(notice["title"]))
         headers["Priority"] = NTFY_PRIORITY.get(str(notice["severity"]), "3")
