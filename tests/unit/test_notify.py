@@ -369,6 +369,24 @@ def test_retry_off_gives_up_at_the_first_failure() -> None:
     assert box.pending == []
 
 
+def test_a_channel_taken_out_of_the_config_says_what_waited_for_it(tmp_path: Path) -> None:
+    # Renaming a channel is taking one out and putting one in: the old one's queue is
+    # dropped, with a warning that says how many waited (never silently).
+    from kissha import notify
+    from kissha.notify import outbox
+
+    config = replace(notify_cfg(), state_dir=tmp_path)
+    box = outbox.Outbox({"old": plan.Box(pending=pending(2)), "empty": plan.Box()})
+    assert outbox.save(tmp_path, box) == []
+    warnings = notify.publish(config, statefile.State(), EVEN, 0, None)
+    assert warnings == [
+        "notify: channel old is no longer in the config: 2 notification(s) waiting for it dropped"
+    ]
+    left, _ = outbox.load(tmp_path)
+    assert config.notify is not None
+    assert set(left.channels) == {c.name for c in config.notify.channels}
+
+
 def test_box_round_trip() -> None:
     box = plan.Box(cursor=7, pending=pending(1), sent=[1.0], reminded={"k": 2.0}, failures=1)
     assert plan.Box.from_json(json.loads(json.dumps(box.to_json()))) == box

@@ -98,7 +98,15 @@ def _publish(
                 warnings.append(f"notify: {warning}")
                 log.warning("notify: %s", warning)
     for name in [n for n in box_file.channels if n not in {c.name for c in nc.channels}]:
-        del box_file.channels[name]  # a channel removed from the config
+        # A channel removed from the config (or renamed): what waited for it goes, said.
+        waiting = len(box_file.channels.pop(name).pending)
+        if waiting:
+            warning = (
+                f"notify: channel {name} is no longer in the config: "
+                f"{waiting} notification(s) waiting for it dropped"
+            )
+            warnings.append(warning)
+            log.warning(warning)
     if box_file.dumps() != before:
         warnings.extend(outboxmod.save(config.state_dir, box_file, outbox))
     return warnings
