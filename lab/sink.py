@@ -52,6 +52,7 @@ class Sink:
     users: dict[str, str] = field(default_factory=dict)  # SMTP AUTH, only over TLS
     status: int = 200  # what the webhook receiver answers
     max_size: int | None = None  # bytes: larger mail gets SMTP 552, a larger POST HTTP 413
+    refuse: tuple[str, ...] = ()  # SMTP recipients answered 550
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Any = None
@@ -94,6 +95,14 @@ class Sink:
         sink = self
 
         class Handler:
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                if address in sink.refuse:
+                    return "550 5.1.1 no such user"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 msg = message_from_bytes(envelope.original_content, policy=policy.default)
                 body = msg.get_body(("plain",))

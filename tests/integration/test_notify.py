@@ -389,6 +389,26 @@ def test_a_notice_too_large_for_the_server_is_given_up_alone() -> None:
     assert sorted(got, key=str) == [("http", None), ("smtp", "kissha: small")]
 
 
+def test_a_mail_some_recipients_refused_is_delivered_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The server took the mail for one recipient and refused another (550): sending it
+    # again would repeat it to the first, so it counts as delivered, and the refusal
+    # is a warning (cron mails it; the daemon logs it).
+    with Sink(smtp=("127.0.0.1", 0), refuse=("nobody@example.org",)) as sink:
+        assert sink.smtp is not None
+        mail = MailChannel(name="m", to=(OPS, "nobody@example.org"), smtp=sink.smtp, starttls=False)
+        with caplog.at_level("WARNING", logger="kissha.notify.deliver"):
+            deliver.send(mail, notice(), 5.0, "fishfinger.example.org")
+        (got,) = sink.of("smtp")
+    assert got.recipients == (OPS,)
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"notify: SMTP 127.0.0.1:{sink.smtp[1]}: delivered, but recipient(s) refused: "
+        "nobody@example.org (550 5.1.1 no such user)"
+    )
+
+
 def test_webhook_to_a_closed_port_is_a_delivery_error() -> None:
     channel = WebhookChannel(name="w", url=f"http://127.0.0.1:{free_port()}/x")
     with pytest.raises(deliver.DeliveryError) as info:

@@ -159,17 +159,16 @@ def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname:
                 s.starttls(context=ssl.create_default_context(cafile=channel.tls_ca))
             if channel.username:
                 s.login(channel.username, password or "")
-            s.send_message(message)
+            refused = s.send_message(message)
+        if refused:  # delivered to the others: sending again would repeat it to them
+            said = "; ".join(f"{to} ({code} {_said(text)})" for to, (code, text) in refused.items())
+            log.warning("notify: SMTP %s: delivered, but recipient(s) refused: %s", where, said)
     except smtplib.SMTPNotSupportedError:
         raise DeliveryError(f"SMTP {where} does not offer STARTTLS") from None
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"SMTP {where}: login refused ({exc.smtp_code})") from None
     except smtplib.SMTPResponseException as exc:
-        said = (
-            exc.smtp_error.decode(errors="replace")
-            if isinstance(exc.smtp_error, bytes)
-            else exc.smtp_error
-        )
+        said = _said(exc.smtp_error)
         # 552 to MAIL FROM (its SIZE) or after DATA: this message is too large (a 552 to
         # RCPT, a full mailbox, is SMTPRecipientsRefused: retried)
         too_large = exc.smtp_code == 552 and isinstance(
@@ -181,6 +180,11 @@ def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname:
     except (smtplib.SMTPException, OSError) as exc:
         what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise DeliveryError(f"SMTP {where}: {what or type(exc).__name__}"[:300]) from None
+
+
+def _said(text: bytes | str) -> str:
+    """An SMTP server's words."""
+    return text.decode(errors="replace") if isinstance(text, bytes) else text
 
 
 def _secret(file: str | None, env: str | None, what: str) -> str | None:
