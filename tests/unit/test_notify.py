@@ -387,6 +387,27 @@ def test_a_channel_taken_out_of_the_config_says_what_waited_for_it(tmp_path: Pat
     assert set(left.channels) == {c.name for c in config.notify.channels}
 
 
+def test_events_gone_from_the_history_before_they_were_told_are_said(tmp_path: Path) -> None:
+    # The channel's cursor is far behind (notify.json could not be saved for a long
+    # time): the events between it and the oldest the state keeps are lost, said.
+    from kissha import notify
+    from kissha.notify import outbox
+
+    config = replace(notify_cfg(), state_dir=tmp_path)
+    assert config.notify is not None
+    name = config.notify.channels[0].name
+    assert outbox.save(tmp_path, outbox.Outbox({name: plan.Box(cursor=100)})) == []
+    st = statefile.State(seq=500, events=[ev(i, "pin") for i in range(301, 501)])  # never told
+    warnings = notify.publish(config, st, EVEN, 500, None)
+    assert warnings == [
+        f"notify: channel {name}: 200 event(s) left the state's history before they could be "
+        "told (notify.json was not saved?)"
+    ]
+    assert notify.publish(config, st, EVEN, 500, None) == []  # the cursor moved on
+    st.seq += 3
+    assert len(notify.publish(config, st, EVEN, 500, None)) == 1  # 3 events and none kept
+
+
 def test_box_round_trip() -> None:
     box = plan.Box(cursor=7, pending=pending(1), sent=[1.0], reminded={"k": 2.0}, failures=1)
     assert plan.Box.from_json(json.loads(json.dumps(box.to_json()))) == box

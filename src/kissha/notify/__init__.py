@@ -83,6 +83,14 @@ def _publish(
                 cursor=min(seq_before, st.seq), pending=box.pending if box else []
             )
         new = [e for e in st.events if e.id > box.cursor]
+        missed = (new[0].id if new else st.seq + 1) - box.cursor - 1
+        if missed > 0:  # gone from the state's history (MAX_EVENTS) before taken in
+            warning = (
+                f"notify: channel {channel.name}: {missed} event(s) left the state's "
+                "history before they could be told (notify.json was not saved?)"
+            )
+            warnings.append(warning)
+            log.warning(warning)
         box.pending += plan.notices(new, channel.events, may_send, ctx)
         box.cursor = st.seq
         due = plan.reminder(box, st.problems, channel.events, may_send, nc.reminder, ctx)
