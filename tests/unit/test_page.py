@@ -381,6 +381,45 @@ def test_a_bug_in_the_page_is_a_warning_not_a_failed_run(
     ]
 
 
+def test_one_page_writer_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # kissha page takes no run lock, and a run may write the page at the same moment:
+    # the writes share temp file names, so each waits for the directory's flock.
+    import fcntl
+    import threading
+
+    from kissha.errors import LockHeld
+
+    cfg = config(tmp_path, nameservers=False)
+    www = tmp_path / "www"
+    www.mkdir()
+    fd = os.open(www, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another writer, mid-write
+    try:
+        done = threading.Event()
+        writer = threading.Thread(
+            target=lambda: (page.from_state(cfg, NOW, State(), 53, None), done.set())
+        )
+        writer.start()
+        assert not done.wait(0.3)  # waiting for the other writer
+        assert not (www / "index.html").exists()
+    finally:
+        os.close(fd)  # the other writer is done
+    assert done.wait(5)
+    writer.join()
+    assert (www / "index.html").exists() and (www / "status.json").exists()
+    # One that holds it for too long: this writer gives up, writing nothing.
+    monkeypatch.setattr(page, "WRITE_WAIT", 0.1)
+    fd = os.open(www, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        (www / "index.html").unlink()
+        with pytest.raises(LockHeld, match=r"another kissha has been writing .* for over 0\.1 s"):
+            page.from_state(cfg, NOW, State(), 53, None)
+        assert not (www / "index.html").exists()
+    finally:
+        os.close(fd)
+
+
 def test_kissha_page_writes_both_files_from_the_state(tmp_path: Path) -> None:
     cfg = config(tmp_path, nameservers=False, title="Our <sites>")
     st = State(

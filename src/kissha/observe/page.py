@@ -7,16 +7,18 @@ fail a failover run: every problem comes back as a warning.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kissha.core.model import ProbeResult, iso
-from kissha.errors import KisshaError
+from kissha.errors import KisshaError, LockHeld
 from kissha.observe import history
 
 if TYPE_CHECKING:
@@ -90,9 +92,39 @@ def write(
     html = pagehtml.render(data).encode()
     directory.mkdir(parents=True, exist_ok=True)
     body = json.dumps(doc, indent=1).encode() + b"\n"
-    atomic_write(directory / "status.json", body, mode=0o644)
-    atomic_write(directory / "index.html", html, mode=0o644)
+    with _writing(directory):
+        atomic_write(directory / "status.json", body, mode=0o644)
+        atomic_write(directory / "index.html", html, mode=0o644)
     return directory, len(html)
+
+
+WRITE_WAIT = 5.0  # seconds: another writer holds the page's lock for milliseconds
+
+
+@contextlib.contextmanager
+def _writing(directory: Path) -> Iterator[None]:
+    """One writer of the page at a time: ``kissha page`` (it takes no run lock) and a
+    run's page write would share the temp files' names. An flock on the directory
+    itself, so no lock file sits where the web server serves from."""
+    import fcntl
+
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + WRITE_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockHeld(
+                        f"page: another kissha has been writing {directory} "
+                        f"for over {WRITE_WAIT:g} s; this one wrote nothing"
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def build(
