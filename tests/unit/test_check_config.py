@@ -150,6 +150,30 @@ def test_zones_directory_missing(tmp_path: Path) -> None:
 
 
 @needs_nsd
+def test_monitor_checks_that_cannot_be_built_are_config_problems(tmp_path: Path) -> None:
+    # The parser checks each [[monitor.checks]] entry alone; an unknown generated check
+    # named, a dependency on no check and a cycle need the whole list, as kissha
+    # monitor builds it: check-config says so too, before the first monitor run does.
+    config = write_config(tmp_path, zones={"example.org.zone": SEED})
+    with config.open("a") as f:
+        f.write(
+            "[monitor]\n"
+            '[[monitor.checks]]\nid = "nope"\nretries = 1\n'
+            '[[monitor.checks]]\nid = "a"\nargv = ["/bin/true"]\ndepends = ["b"]\n'
+            '[[monitor.checks]]\nid = "b"\nargv = ["/bin/true"]\ndepends = ["a", "c"]\n'
+        )
+    r, data = both(config)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert data["problems"] == [
+        f"{config}: monitor.checks[0]: no generated check is named 'nope' and no kind is given "
+        "(see kissha monitor --list)",
+        f"{config}: monitor.checks: b: depends on 'c', which is no check "
+        "(see kissha monitor --list)",
+        f"{config}: monitor.checks: dependency cycle: a -> b -> a",
+    ]
+
+
+@needs_nsd
 def test_no_zone_file_matches(tmp_path: Path) -> None:
     config = write_config(tmp_path, zones={"example.org.txt": SEED})
     before = digests(tmp_path)

@@ -4,9 +4,10 @@ It touches nothing (a probe file in each directory kissha writes to is created a
 removed at once). Exit codes, as in the README:
 
 - 0: no problem (warnings, e.g. comments that almost match the mark, do not count);
-- 2: the config is invalid, or the environment cannot work: the zones directory is
-  missing, not a directory or not writable, no zone file matches, the state directory
-  cannot be written, or ``dns.checkzone`` / ``dns.control`` is not found;
+- 2: the config is invalid (also [monitor]'s checks that cannot be built), or the
+  environment cannot work: the zones directory is missing, not a directory or not
+  writable, no zone file matches, the state directory cannot be written, or
+  ``dns.checkzone`` / ``dns.control`` is not found;
 - 5: the environment is fine but a zone file has problems: kissha cannot plan it (each
   problem with file:line), or nsd-checkzone refuses it as nsd would load it.
 
@@ -72,7 +73,7 @@ def run(path: Path) -> CheckReport:
     except ConfigError as exc:
         where = f"{exc.source}: " if exc.source else ""
         return CheckReport(str(path), None, tuple(where + p for p in exc.problems), (), ())
-    environment: list[str] = []
+    environment: list[str] = _monitor(cfg)
     refs = _zone_files(cfg, environment)
     environment += _directories(cfg, refs)
     environment += _tools(cfg)
@@ -93,6 +94,22 @@ def run(path: Path) -> CheckReport:
     return CheckReport(
         cfg.source, cfg, tuple(environment), tuple(problems), tuple(warnings), tuple(zones)
     )
+
+
+def _monitor(cfg: Config) -> list[str]:
+    """[monitor]'s checks as kissha monitor builds them, on every node: an unknown
+    generated check named, a dependency on no check, a cycle (the parser checks each
+    key alone; these need the whole list)."""
+    if cfg.monitor is None:
+        return []
+    from kissha.monitor.checks import for_node
+
+    try:
+        for_node(cfg, None, None)
+    except ConfigError as exc:
+        where = f"{exc.source}: " if exc.source else ""
+        return [where + p for p in exc.problems]
+    return []
 
 
 def _zone_files(cfg: Config, environment: list[str]) -> list[ZoneRef]:
