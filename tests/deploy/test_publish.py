@@ -5,6 +5,7 @@ the other."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -100,3 +101,65 @@ def test_publish_refuses_a_directory_that_is_no_site(
 def test_publish_without_sources_is_a_config_error(tmp_path: Path) -> None:
     config = _config(tmp_path)
     assert main(["-c", str(config), "publish"]) == 2
+
+
+def test_several_gemini_sites_on_openbsd_link_each_name_to_its_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # vger -v (several sites serve Gemini) reads gemini_root/NAME for the name asked
+    # for: www.SITE, standby.SITE... become links to SITE's directory, made once,
+    # corrected when they point elsewhere, and never over a real directory.
+    import shutil
+
+    from tests.deploy.test_deploy_local import SRC
+
+    shutil.copytree(SRC / "zones", tmp_path / "zones")
+    text = (SRC / "kissha.toml").read_text()
+    text = text.replace(
+        'aliases = ["www", "www.paul"]\n', 'aliases = ["www"]\nserve = ["https", "gemini"]\n'
+    ).replace(
+        "[deploy]\n",
+        f'[deploy]\nroot = "{tmp_path}/root/{{node}}"\n'
+        'hosts = { fishfinger = "@local", blowfish = "@local" }\n'
+        f'gemini_source = "{tmp_path}/gmi"\n',
+    )
+    config = tmp_path / "kissha.toml"
+    config.write_text(text)
+    for site in ("example.org", "example.net"):
+        (tmp_path / "gmi" / site).mkdir(parents=True)
+        (tmp_path / "gmi" / site / "index.gmi").write_text(f"# {site}\n")
+    gmi = tmp_path / "root/fishfinger/var/gemini"
+    links = {
+        "standby.example.net": "example.net",
+        "standby.example.org": "example.org",
+        "www.example.net": "example.net",
+        "www.example.org": "example.org",
+    }
+
+    assert main(["-c", str(config), "publish", "--node", "fishfinger", "--dry-run"]) == 1
+    assert "  /var/gemini/www.example.net -> example.net (new)" in capsys.readouterr().out
+    assert not gmi.exists()
+    assert main(["-c", str(config), "publish", "--node", "fishfinger"]) == 1
+    out = capsys.readouterr().out
+    assert "  /var/gemini/standby.example.org -> example.org (new)" in out
+    assert {p.name: os.readlink(p) for p in gmi.iterdir() if p.is_symlink()} == links
+    assert (gmi / "www.example.net/index.gmi").read_text() == "# example.net\n"
+    assert main(["-c", str(config), "publish", "--node", "fishfinger"]) == 0  # nothing to do
+    capsys.readouterr()
+
+    (gmi / "www.example.org").unlink()
+    (gmi / "www.example.org").symlink_to("example.net")  # points elsewhere: corrected
+    (gmi / "standby.example.net").unlink()
+    (gmi / "standby.example.net").mkdir()  # a real directory: left alone, an error
+    assert main(["-c", str(config), "publish", "--node", "fishfinger"]) == 5
+    assert capsys.readouterr().out == (
+        "fishfinger: FAILED: /var/gemini/standby.example.net: not a link to example.net "
+        "(a file or directory there)\n"
+    )
+    assert os.readlink(gmi / "www.example.org") == "example.org"  # corrected all the same
+    assert (gmi / "standby.example.net").is_dir() and not (gmi / "standby.example.net").is_symlink()
+    (gmi / "standby.example.net").rmdir()
+    assert main(["-c", str(config), "publish", "--node", "fishfinger"]) == 1
+    assert capsys.readouterr().out == (
+        "fishfinger: 1 file(s) changed\n  /var/gemini/standby.example.net -> example.net (new)\n"
+    )

@@ -1,13 +1,19 @@
 """``kissha publish``: each site's static content (``[deploy] web_source/SITE/`` and
 ``gemini_source/SITE/``) copied to every node's ``web_root/SITE/`` and
 ``gemini_root/SITE/``, only the files whose SHA-256 differs, over the same pyinfra
-connection as deploy. Files the source no longer has are removed only with --delete."""
+connection as deploy. Files the source no longer has are removed only with --delete.
+
+On OpenBSD with several sites serving Gemini, vger runs with ``-v``: it reads
+``gemini_root/NAME`` for the name asked for, so each site's other names (``www.``,
+``standby.``...) become symbolic links to the site's directory (relative, inside vger's
+root), made or corrected by publish and never over a real file or directory."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +105,63 @@ def remote_digests(remote: Remote, directory: str) -> dict[str, str]:
     return digests
 
 
+def gemini_links(cfg: Config, flavour: str) -> list[tuple[str, str]]:
+    """(link, target) for vger -v: every Gemini name of a site but the site's own, to
+    the site's directory name; none unless OpenBSD and several sites serve Gemini (as
+    render/model.py decides the inetd line)."""
+    if flavour != "openbsd":
+        return []
+    deploy = cfg.deploy or DeployConfig()
+    gemini_root = deploy.gemini_root or DEFAULTS[flavour]["gemini_root"]
+    names = [sn for sn in cfg.site_names() if "gemini" in sn.serve and sn.kind != "node"]
+    if len({sn.site or sn.name for sn in names}) < 2:
+        return []  # one site: vger -d serves every name from its directory
+    return sorted(
+        (f"{gemini_root}/{sn.name}", sn.site) for sn in names if sn.site and sn.site != sn.name
+    )
+
+
+def _links(
+    remote: Remote, links: Sequence[tuple[str, str]], dry_run: bool, result: PublishResult
+) -> None:
+    """Make (or, with ``dry_run``, only find) the links that are missing or point
+    elsewhere, in one command (each command is an SSH round trip); a real file or
+    directory in a link's place is left alone, with an error."""
+    steps = []
+    for link, target in links:
+        q, t = shlex.quote(remote.at(link)), shlex.quote(target)
+        make = (
+            "true"
+            if dry_run
+            else f"mkdir -p {shlex.quote(remote.at(link.rsplit('/', 1)[0]))} && ln -sfn {t} {q}"
+        )
+        steps.append(
+            f'if [ -L {q} ]; then [ "$(readlink {q})" = {t} ] || {{ {make} && echo ={q}; }}; '
+            f"elif [ -e {q} ]; then echo '!'{q}; else {make} && echo +{q}; fi"
+        )
+    if not steps:
+        return
+    out = remote.must(" && ".join(steps))
+    targets = dict(links)
+    for line in out.splitlines():
+        mark, path = line[:1], line[1:]
+        link = path[len(remote.root) :] if path.startswith(remote.root) else path
+        if link not in targets:
+            continue
+        if mark == "!":
+            result.error = f"{link}: not a link to {targets[link]} (a file or directory there)"
+        elif mark in "+=":
+            new = " (new)" if mark == "+" else ""
+            result.changed.append(f"{link} -> {targets[link]}{new}")
+
+
 def publish_node(
-    remote: Remote, name: str, content: list[Tree], dry_run: bool, delete: bool
+    remote: Remote,
+    name: str,
+    content: list[Tree],
+    dry_run: bool,
+    delete: bool,
+    links: Sequence[tuple[str, str]] = (),
 ) -> PublishResult:
     result = PublishResult(name)
     uploads: list[tuple[Path, str]] = []
@@ -114,9 +175,9 @@ def publish_node(
             for rel in sorted(set(there) - set(tree.files)):
                 if not rel.endswith(STAGED):
                     result.removed.append(f"{tree.remote}/{rel}")
-    result.code = 1 if result.changed or result.removed else 0
     if dry_run:
-        return result
+        _links(remote, links, True, result)
+        return _settled(result)
     dirs = sorted({remote.at(path.rsplit("/", 1)[0]) for _, path in uploads})
     if dirs:
         remote.must("mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
@@ -134,6 +195,12 @@ def publish_node(
         remote.must(" && ".join(steps))
     if result.removed:
         remote.must("rm -f " + " ".join(shlex.quote(remote.at(p)) for p in result.removed))
+    _links(remote, links, False, result)
+    return _settled(result)
+
+
+def _settled(result: PublishResult) -> PublishResult:
+    result.code = 5 if result.error else 1 if result.changed or result.removed else 0
     return result
 
 
@@ -147,11 +214,13 @@ def run(
 ) -> list[PublishResult]:
     deploy = cfg.deploy or DeployConfig()
     content = trees(cfg, flavour)  # a bad source stops here, no node contacted
+    links = gemini_links(cfg, flavour)
     results: list[PublishResult] = []
     for name in nodes:
         try:
             host = connect(name, deploy.host(cfg.node(name)), deploy)
-            result = publish_node(Remote(host, deploy, name), name, content, dry_run, delete)
+            remote = Remote(host, deploy, name)
+            result = publish_node(remote, name, content, dry_run, delete, links)
         except RemoteError as exc:
             result = PublishResult(name, error=str(exc), code=5)
         except Exception as exc:  # pyinfra's connect errors, gevent, paramiko...
