@@ -232,28 +232,3 @@ def test_read_all_by_digest_whatever_the_file_names(tmp_path: Path) -> None:
         "/absent": None,
         "/also-absent": None,
     }
-
-
-def test_a_changed_nsd_conf_restarts_nsd_changed_zones_reload_it() -> None:
-    # nsd reads its zones again on a reload (SIGHUP), not the rest of nsd.conf (the
-    # addresses it listens on): a changed nsd.conf restarts it, on both flavours.
-    from kissha.config.deploy import DeployConfig
-    from kissha.deploy.run import reload_command
-    from kissha.render.engine import Rendered
-    from kissha.render.files import FileSpec
-
-    def file(path: str) -> Rendered:
-        return Rendered("fishfinger", path, "", FileSpec("t", path, services=("nsd",)))
-
-    conf, zone = file("/etc/nsd/nsd.conf"), file("/etc/nsd/zones/example.org.zone")
-    everything = [conf, zone]
-
-    def command(flavour: str, *changed: Rendered) -> str:
-        return reload_command("nsd", everything, flavour, DeployConfig(), "", changed)
-
-    assert command("debian", zone) == "systemctl enable nsd && systemctl reload-or-restart nsd"
-    assert command("debian", conf, zone) == "systemctl enable nsd && systemctl restart nsd"
-    assert command("openbsd", conf) == "rcctl enable nsd && rcctl restart nsd"
-    assert command("openbsd", zone) == (
-        "rcctl enable nsd && { rcctl check nsd && rcctl reload nsd || rcctl start nsd; }"
-    )

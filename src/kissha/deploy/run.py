@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
@@ -22,39 +22,25 @@ STAGED = ".kissha-new"
 BACKUP = ".kissha-old"
 
 
-# A reload makes nsd read its zone files again (SIGHUP), not the rest of nsd.conf (the
-# addresses it listens on...): a changed nsd.conf restarts it.
-RESTART_ON = {"nsd": "nsd.conf"}
-
-
-def _start(service: str, via: str, restart: bool = False) -> str:
+def _start(service: str, via: str) -> str:
     if via == "rcctl":
-        if restart:
-            return f"rcctl enable {service} && rcctl restart {service}"
         running = f"rcctl check {service} && rcctl reload {service}"
         return f"rcctl enable {service} && {{ {running} || rcctl start {service}; }}"
-    how = "restart" if restart else "reload-or-restart"
-    return f"systemctl enable {service} && systemctl {how} {service}"
+    return f"systemctl enable {service} && systemctl reload-or-restart {service}"
 
 
 def reload_command(
-    service: str,
-    files: list[Rendered],
-    flavour: str,
-    deploy: DeployConfig,
-    root: str = "",
-    changed: Sequence[Rendered] = (),
+    service: str, files: list[Rendered], flavour: str, deploy: DeployConfig, root: str = ""
 ) -> str:
-    """The shell command that makes ``service`` read its new files (``changed``: those
-    that changed); in an override, ``{root}`` is the node's root prefix."""
+    """The shell command that makes ``service`` read its new files; in an override,
+    ``{root}`` is the node's root prefix."""
     override = dict(deploy.reload).get(service)
     if override:
         return " ".join(shlex.quote(a.replace("{root}", root)) for a in override)
     if service == "systemd":
         timers = [f.path.rsplit("/", 1)[1] for f in files if f.path.endswith(".timer")]
         return "systemctl daemon-reload && systemctl enable --now " + " ".join(timers)
-    restart = RESTART_ON.get(service) in {f.path.rsplit("/", 1)[-1] for f in changed}
-    return _start(service, "rcctl" if flavour == "openbsd" else "systemctl", restart)
+    return _start(service, "rcctl" if flavour == "openbsd" else "systemctl")
 
 
 @dataclass
@@ -144,10 +130,8 @@ def deploy_node(
     result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
                      for n in lacking]  # fmt: skip
     # 4. Reload only what changed, each service once.
-    changed = [c.file for c in result.changes]
     for service in services(result.changes):
-        command = reload_command(service, files, flavour, deploy, remote.root, changed)
-        ok, out = remote.sh(command)
+        ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
         if ok:
             result.reloaded.append(service)
         else:
