@@ -94,6 +94,27 @@ def test_only_the_changed_service_is_reloaded(tmp_path: Path) -> None:
     assert fish.read_text().endswith("org!\n")  # --node blowfish left fishfinger alone
 
 
+def test_a_changed_nsd_conf_is_reloaded_with_a_note_to_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A reload keeps nsd answering, where a restart that cannot bind (a new address the
+    # interface lacks) would leave it stopped: nsd is reloaded, and the note says that
+    # new listen addresses need a restart.
+    config = _config(tmp_path)
+    assert main(["-c", str(config), "deploy"]) == 1
+    (tmp_path / "reloads").unlink()
+    (tmp_path / "templates").mkdir()
+    template = Path(__file__).parents[2] / "src/kissha/render/templates/debian/nsd.conf.j2"
+    (tmp_path / "templates" / "nsd.conf.j2").write_text(template.read_text() + "# changed\n")
+    capsys.readouterr()
+    assert main(["-c", str(config), "deploy", "--node", "blowfish"]) == 1
+    assert _reloads(tmp_path) == ["nsd"]
+    assert (
+        "  note: nsd.conf changed and nsd is reloaded, which reads the zones again but not "
+        "the addresses it listens on: if those changed, restart nsd\n"
+    ) in capsys.readouterr().out
+
+
 def test_a_config_the_server_refuses_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -129,7 +129,14 @@ def deploy_node(
     result.code = 1
     result.notes += [f"placeholder certificate for {n.name} (kissha certs replaces it)"
                      for n in lacking]  # fmt: skip
-    # 4. Reload only what changed, each service once.
+    # 4. Reload only what changed, each service once. nsd's reload reads its zones
+    # again, not the addresses it listens on; a restart that cannot bind would leave it
+    # stopped (a reload keeps the old one answering): the operator restarts it, told so.
+    if any(c.path.rsplit("/", 1)[-1] == "nsd.conf" for c in result.changes):
+        result.notes.append(
+            "nsd.conf changed and nsd is reloaded, which reads the zones again but not "
+            "the addresses it listens on: if those changed, restart nsd"
+        )
     for service in services(result.changes):
         ok, out = remote.sh(reload_command(service, files, flavour, deploy, remote.root))
         if ok:
