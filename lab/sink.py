@@ -53,6 +53,7 @@ class Sink:
     status: int = 200  # what the webhook receiver answers
     max_size: int | None = None  # bytes: larger mail gets SMTP 552, a larger POST HTTP 413
     refuse: tuple[str, ...] = ()  # SMTP recipients answered 550
+    data_reply: str | None = None  # what SMTP answers after DATA instead of taking it
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Any = None
@@ -104,6 +105,8 @@ class Sink:
                 return "250 OK"
 
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                if sink.data_reply is not None:
+                    return sink.data_reply
                 msg = message_from_bytes(envelope.original_content, policy=policy.default)
                 body = msg.get_body(("plain",))
                 user = session.auth_data.login.decode() if session.auth_data else None

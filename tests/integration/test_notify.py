@@ -389,6 +389,18 @@ def test_a_notice_too_large_for_the_server_is_given_up_alone() -> None:
     assert sorted(got, key=str) == [("http", None), ("smtp", "kissha: small")]
 
 
+def test_a_full_mailbox_552_is_retried_not_given_up() -> None:
+    # 552 also means "exceeded storage allocation" (a full mailbox, 5.2.2), which may
+    # clear: only a 552 that says size gives the notice up at once.
+    with Sink(smtp=("127.0.0.1", 0), data_reply="552 5.2.2 Mailbox full") as sink:
+        assert sink.smtp is not None
+        mail = MailChannel(name="m", to=(OPS,), smtp=sink.smtp, starttls=False)
+        with pytest.raises(deliver.DeliveryError) as info:
+            deliver.send(mail, notice(), 5.0, "fishfinger.example.org")
+    assert not info.value.rejected
+    assert str(info.value).endswith(": 552 5.2.2 Mailbox full")
+
+
 def test_a_mail_some_recipients_refused_is_delivered_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -358,8 +358,9 @@ def test_a_rejected_notice_is_given_up_at_once_and_the_others_go_on() -> None:
     box = plan.Box(pending=pending(5), sent=[EVEN - 60] * 7)
     out = plan.select(box, EVEN, rate_limit=10)
     assert [n["id"] for n in out] == ["e1", "e2", "d" + "e3,e4,e5"]
-    plan.settle(box, out, [None, None, rejected], EVEN, 86400)
+    warnings = plan.settle(box, out, [None, None, rejected], EVEN, 86400)
     assert box.pending == [] and box.dropped == 3
+    assert warnings[0].startswith("gave up 3 notifications (a digest) the server rejected: ")
 
 
 def test_retry_off_gives_up_at_the_first_failure() -> None:

@@ -169,10 +169,14 @@ def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname:
         raise DeliveryError(f"SMTP {where}: login refused ({exc.smtp_code})") from None
     except smtplib.SMTPResponseException as exc:
         said = _said(exc.smtp_error)
-        # 552 to MAIL FROM (its SIZE) or after DATA: this message is too large (a 552 to
-        # RCPT, a full mailbox, is SMTPRecipientsRefused: retried)
-        too_large = exc.smtp_code == 552 and isinstance(
-            exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError
+        # 552 to MAIL FROM (its SIZE) or after DATA, saying size (5.3.4, "too large",
+        # "size", "too much"): this message is too large. Other 552s (a full mailbox,
+        # 5.2.2) may clear: retried.
+        words = said.lower()
+        too_large = (
+            exc.smtp_code == 552
+            and isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError)
+            and any(w in words for w in ("5.3.4", "too large", "size", "too much"))
         )
         raise DeliveryError(
             f"SMTP {where}: {exc.smtp_code} {said}"[:300], rejected=too_large

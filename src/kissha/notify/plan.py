@@ -302,7 +302,8 @@ def settle(
             folds = n.get("folds", [n["id"]])
             done.update(folds)
             box.dropped += len(folds)
-            warnings.append(f"gave up a notification the server rejected: {n['title']}: {error}")
+            what = f"{len(folds)} notifications (a digest)" if len(folds) > 1 else "a notification"
+            warnings.append(f"gave up {what} the server rejected: {n['title']}: {error}")
         elif failure is None:
             failure = error
     box.pending = [n for n in box.pending if n["id"] not in done]
