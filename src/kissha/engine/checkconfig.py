@@ -104,12 +104,14 @@ def _monitor(cfg: Config) -> list[str]:
         return []
     from kissha.monitor.checks import for_node
 
-    try:
-        for_node(cfg, None, None)
-    except ConfigError as exc:
-        where = f"{exc.source}: " if exc.source else ""
-        return [where + p for p in exc.problems]
-    return []
+    out: list[str] = []
+    for node in cfg.nodes:  # each node's own checks: [[monitor.checks]] nodes = [...]
+        try:
+            for_node(cfg, None, node.name)
+        except ConfigError as exc:
+            where = f"{exc.source}: " if exc.source else ""
+            out += [where + p for p in exc.problems if where + p not in out]
+    return out
 
 
 def _zone_files(cfg: Config, environment: list[str]) -> list[ZoneRef]:
