@@ -496,6 +496,30 @@ def test_zones_behind_a_canary_that_never_passes_fail_as_not_asked(isolation: No
     assert words.endswith("s (still loading; wanted 6)")
 
 
+def test_zones_behind_a_canary_never_answered_say_so(isolation: None) -> None:
+    # A server that takes the queries and never answers: the first zone's serial was
+    # asked and got no answer; the others were never asked, and say why.
+    import socket
+
+    from kissha.dns.verify import Check, verify
+
+    zones = [f"z{i}.test." for i in range(3)]
+    checks = [Check(z, "SOA", serial=6, zone=z, old_serial=5) for z in zones]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        failures = verify(["127.0.0.1"], silent.getsockname()[1], checks, 0.2, grace=0.2)
+    assert [(f.zone, f.kind) for f in failures] == [
+        (zones[0], "no answer"),
+        (zones[1], "not asked"),
+        (zones[2], "not asked"),
+    ]
+    words = str(failures[1])
+    assert words.startswith(
+        "127.0.0.1: z1.test. not asked: the server did not answer the first zone asked after 0."
+    )
+    assert words.endswith(" s (wanted 6)")
+
+
 def test_giving_up_says_still_loading_or_wrong_answer(isolation: None) -> None:
     # A server that keeps answering the old serial (still loading) for one zone and a
     # wrong address for another: each failure says which it was.

@@ -119,10 +119,11 @@ class Failure:
                 f"{self.server}: {c.name} still serves the old serial {c.old_serial} "
                 f"after {self.waited:.1f} s (still loading; wanted {c.serial})"
             )
-        if self.kind == "not asked":
+        if self.kind == "not asked":  # got: why (verify)
+            loading = "still loading; " if "old serials" in self.got else ""
             return (
-                f"{self.server}: {c.name} not asked: the server still served old serials "
-                f"after {self.waited:.1f} s (still loading; wanted {c.serial})"
+                f"{self.server}: {c.name} not asked: the server {self.got} "
+                f"after {self.waited:.1f} s ({loading}wanted {c.serial})"
             )
         if self.kind == "no answer":
             # why, when the server's socket could not even connect (no route, no IPv6)
@@ -206,7 +207,9 @@ def verify(
     failures = []
     for server, pr in progress.items():
         error = exchange.error(server)
-        parked = set(pr.parked) if pr.loading and not error else set()
+        # Parked behind a canary that never passed: old serials, or no answer at all.
+        parked = set(pr.parked) if not error else set()
+        behind = "still served old serials" if pr.loading else "did not answer the first zone asked"
         for i in sorted(pr.pending):
             if checks[i].gate is not None and checks[i].gate in pr.pending:
                 continue  # its zone's SOA failed: that failure says it all
@@ -214,7 +217,7 @@ def verify(
             if i in pr.loading:
                 kind = "still loading"
             elif i in parked and i not in pr.answered:
-                kind = "not asked"  # parked behind canaries that never passed
+                kind, got = "not asked", behind
             elif i in pr.answered:
                 kind = "wrong answer"
             else:
