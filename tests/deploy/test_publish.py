@@ -151,11 +151,16 @@ def test_several_gemini_sites_on_openbsd_link_each_name_to_its_site(
     (gmi / "www.example.org").symlink_to("example.net")  # points elsewhere: corrected
     (gmi / "standby.example.net").unlink()
     (gmi / "standby.example.net").mkdir()  # a real directory: left alone, an error
+    (gmi / "standby.example.org").unlink()
+    (gmi / "standby.example.org").write_text("mine\n")  # a file: the same
     assert main(["-c", str(config), "publish", "--node", "fishfinger"]) == 5
     assert capsys.readouterr().out == (
         "fishfinger: FAILED: /var/gemini/standby.example.net: not a link to example.net "
-        "(a file or directory there)\n"
+        "(a file or directory there); /var/gemini/standby.example.org: not a link to "
+        "example.org (a file or directory there)\n"
     )
+    (gmi / "standby.example.org").unlink()
+    (gmi / "standby.example.org").symlink_to("example.org")
     assert os.readlink(gmi / "www.example.org") == "example.org"  # corrected all the same
     assert (gmi / "standby.example.net").is_dir() and not (gmi / "standby.example.net").is_symlink()
     (gmi / "standby.example.net").rmdir()

@@ -420,6 +420,22 @@ def test_one_page_writer_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         os.close(fd)
 
 
+def test_a_directory_that_cannot_be_flocked_is_written_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux's NFS emulates flock with POSIX locks, which refuse a descriptor opened
+    # read-only (EBADF): the page is written all the same, as before the lock.
+    import errno
+    import fcntl
+
+    def flock(fd: int, op: int) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    directory, _ = page.from_state(config(tmp_path, nameservers=False), NOW, State(), 53, None)
+    assert (directory / "index.html").exists() and (directory / "status.json").exists()
+
+
 def test_kissha_page_writes_both_files_from_the_state(tmp_path: Path) -> None:
     cfg = config(tmp_path, nameservers=False, title="Our <sites>")
     st = State(

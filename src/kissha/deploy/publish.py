@@ -149,7 +149,8 @@ def _links(
         if link not in targets:
             continue
         if mark == "!":
-            result.error = f"{link}: not a link to {targets[link]} (a file or directory there)"
+            problem = f"{link}: not a link to {targets[link]} (a file or directory there)"
+            result.error = f"{result.error}; {problem}" if result.error else problem
         elif mark in "+=":
             new = " (new)" if mark == "+" else ""
             result.changed.append(f"{link} -> {targets[link]}{new}")

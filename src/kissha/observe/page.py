@@ -105,7 +105,9 @@ WRITE_WAIT = 5.0  # seconds: another writer holds the page's lock for millisecon
 def _writing(directory: Path) -> Iterator[None]:
     """One writer of the page at a time: ``kissha page`` (it takes no run lock) and a
     run's page write would share the temp files' names. An flock on the directory
-    itself, so no lock file sits where the web server serves from."""
+    itself, so no lock file sits where the web server serves from. Where a directory
+    cannot be flocked (Linux's NFS emulates flock with POSIX locks, which want a
+    descriptor open for writing), the page is written without it, as before."""
     import fcntl
 
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -115,7 +117,9 @@ def _writing(directory: Path) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except OSError as exc:
+                if not isinstance(exc, BlockingIOError):
+                    break  # no flock here (EBADF, ENOLCK, EOPNOTSUPP): write unlocked
                 if time.monotonic() > deadline:
                     raise LockHeld(
                         f"page: another kissha has been writing {directory} "
