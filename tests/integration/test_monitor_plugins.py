@@ -165,6 +165,22 @@ def test_retries_absorb_one_failed_attempt(setup: Setup) -> None:
     assert by_id(setup.json(timedelta(minutes=5)))["flaky"]["state"] == "CRITICAL"
 
 
+def test_a_report_the_channel_refuses_as_too_large_is_told_once_with_a_warning(
+    setup: Setup,
+) -> None:
+    # HTTP 413: the same report would be refused at every run; it counts as told (given
+    # up), the run says so, and the next run does not try it again.
+    setup.sink.max_size = 100  # bytes: every report is larger
+    setup.configure("", setup.check("svc", "switch"))
+    setup.switch(2)
+    data = setup.json(timedelta(0))
+    assert data["warnings"] == [
+        "monitor: notify: webhook hook: HTTP 413 Request Entity Too Large"
+    ], data["warnings"]
+    data = setup.json(timedelta(minutes=5))
+    assert data["told"] == [] and data["warnings"] == []
+
+
 def test_daily_renotification_and_stale_checks_with_now(setup: Setup) -> None:
     setup.configure('renotify = "07:00"\nstale_after = "15m"', setup.check("svc", "switch"))
     setup.switch(2)

@@ -401,22 +401,21 @@ def test_a_full_mailbox_552_is_retried_not_given_up() -> None:
     assert str(info.value).endswith(": 552 5.2.2 Mailbox full")
 
 
-def test_a_mail_some_recipients_refused_is_delivered_with_a_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_mail_some_recipients_refused_is_delivered_with_a_warning() -> None:
     # The server took the mail for one recipient and refused another (550): sending it
-    # again would repeat it to the first, so it counts as delivered, and the refusal
-    # is a warning (cron mails it; the daemon logs it).
+    # again would repeat it to the first, so it counts as delivered (a Delivered result,
+    # which settle turns into a warning of the run).
+    from kissha.notify.plan import Delivered
+
     with Sink(smtp=("127.0.0.1", 0), refuse=("nobody@example.org",)) as sink:
         assert sink.smtp is not None
         mail = MailChannel(name="m", to=(OPS, "nobody@example.org"), smtp=sink.smtp, starttls=False)
-        with caplog.at_level("WARNING", logger="kissha.notify.deliver"):
-            deliver.send(mail, notice(), 5.0, "fishfinger.example.org")
+        ((result,),) = deliver.deliver_all([(mail, [notice()])], 5.0, "fishfinger.example.org")
         (got,) = sink.of("smtp")
     assert got.recipients == (OPS,)
-    (record,) = caplog.records
-    assert record.getMessage() == (
-        f"notify: SMTP 127.0.0.1:{sink.smtp[1]}: delivered, but recipient(s) refused: "
+    assert isinstance(result, Delivered)
+    assert result == (
+        f"mail m: SMTP 127.0.0.1:{sink.smtp[1]}: delivered, but recipient(s) refused: "
         "nobody@example.org (550 5.1.1 no such user)"
     )
 

@@ -363,6 +363,14 @@ def test_a_rejected_notice_is_given_up_at_once_and_the_others_go_on() -> None:
     assert warnings[0].startswith("gave up 3 notifications (a digest) the server rejected: ")
 
 
+def test_delivered_with_a_concern_is_delivered_and_warned() -> None:
+    box = plan.Box(pending=pending(2))
+    out = plan.select(box, EVEN, rate_limit=10)
+    concern = plan.Delivered("mail m: SMTP x:25: delivered, but recipient(s) refused: a@b (550 no)")
+    assert plan.settle(box, out, [concern, None], EVEN, 86400) == [concern]
+    assert box.pending == [] and len(box.sent) == 2 and box.failures == 0
+
+
 def test_retry_off_gives_up_at_the_first_failure() -> None:
     box = plan.Box(pending=pending(1))
     out = plan.select(box, EVEN, rate_limit=10)

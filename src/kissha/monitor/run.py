@@ -201,6 +201,7 @@ def tell(config: Config, report: MonitorReport, me: str | None) -> None:
             report.told.append(Told(channel.name, plan.message.subject, plan.message.kind))
         return
     from kissha.notify.deliver import deliver_all
+    from kissha.notify.plan import Delivered, Rejected
 
     notices = [_notice(plan.message, report) for _, _, plan, _, _ in jobs if plan.message]
     results = deliver_all(
@@ -211,10 +212,14 @@ def tell(config: Config, report: MonitorReport, me: str | None) -> None:
     for (channel, box, plan, renotify, weekly), errors in zip(jobs, results, strict=True):
         assert plan.message is not None
         error = errors[0] if errors else "not tried"
-        report.told.append(Told(channel.name, plan.message.subject, plan.message.kind, error))
         if error is not None:
             report.warnings.append(f"monitor: notify: {error}")
-            continue
+        if isinstance(error, Delivered):
+            error = None  # delivered; its concern (recipients refused) is the warning
+        report.told.append(Told(channel.name, plan.message.subject, plan.message.kind, error))
+        if error is not None and not isinstance(error, Rejected):
+            continue  # not delivered: told at the next run
+        # Delivered, or refused as too large (it would be refused again): told.
         box["told"].update(plan.on_delivery)
         box["sent"].append(now)
         if renotify:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kissha.core.model import iso
-from kissha.notify.plan import Rejected
+from kissha.notify.plan import Delivered, Rejected
 from kissha.notify.settings import Channel, MailChannel, WebhookChannel
 
 if TYPE_CHECKING:
@@ -59,8 +59,10 @@ def deliver_all(
                 )
                 break
             try:
-                send(channel, n, left, hostname)
-                out.append(None)
+                concern = send(channel, n, left, hostname)
+                out.append(
+                    Delivered(f"{channel.kind} {channel.name}: {concern}") if concern else None
+                )
             except DeliveryError as exc:
                 error = f"{channel.kind} {channel.name}: {exc}"
                 if exc.rejected:  # this notice only: the next ones may well pass
@@ -92,15 +94,17 @@ def deliver_all(
     ]
 
 
-def send(channel: Channel, notice: Mapping[str, Any], timeout: float, hostname: str) -> None:
+def send(channel: Channel, notice: Mapping[str, Any], timeout: float, hostname: str) -> str | None:
+    """Deliver one notice, or raise DeliveryError; returns a concern about a delivery
+    that went through (recipients an SMTP server refused), or None."""
     if isinstance(channel, MailChannel):
         message = mail_message(channel, notice, hostname)
         if channel.smtp is not None:
-            _smtp(channel, message, timeout, hostname)
-        else:
-            _sendmail(channel, message, timeout)
+            return _smtp(channel, message, timeout, hostname)
+        _sendmail(channel, message, timeout)
     else:
         _webhook(channel, notice, timeout)
+    return None
 
 
 # -- mail ------------------------------------------------------------------------------
@@ -144,7 +148,7 @@ def _sendmail(channel: MailChannel, message: EmailMessage, timeout: float) -> No
         )
 
 
-def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname: str) -> None:
+def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname: str) -> str | None:
     import smtplib
     import ssl
 
@@ -162,7 +166,8 @@ def _smtp(channel: MailChannel, message: EmailMessage, timeout: float, hostname:
             refused = s.send_message(message)
         if refused:  # delivered to the others: sending again would repeat it to them
             said = "; ".join(f"{to} ({code} {_said(text)})" for to, (code, text) in refused.items())
-            log.warning("notify: SMTP %s: delivered, but recipient(s) refused: %s", where, said)
+            return f"SMTP {where}: delivered, but recipient(s) refused: {said}"[:300]
+        return None
     except smtplib.SMTPNotSupportedError:
         raise DeliveryError(f"SMTP {where} does not offer STARTTLS") from None
     except smtplib.SMTPAuthenticationError as exc:

@@ -41,6 +41,13 @@ class Rejected(str):
     __slots__ = ()
 
 
+class Delivered(str):
+    """deliver_all's result for a notice delivered with a concern worth a warning (a mail
+    some recipients refused): delivered (never sent again), and the words warned."""
+
+    __slots__ = ()
+
+
 @dataclass
 class Box:
     """One channel's part of the outbox."""
@@ -295,9 +302,11 @@ def settle(
     failure: str | None = None
     warnings: list[str] = []
     for n, error in zip(tried, errors, strict=True):
-        if error is None:
+        if error is None or isinstance(error, Delivered):
             done.update(n.get("folds", [n["id"]]))
             box.sent.append(now)
+            if error is not None:
+                warnings.append(error)
         elif isinstance(error, Rejected):
             folds = n.get("folds", [n["id"]])
             done.update(folds)
