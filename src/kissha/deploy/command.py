@@ -104,11 +104,11 @@ def run_publish(args: argparse.Namespace, config_path: Path) -> tuple[str, int]:
     out: list[str] = []
     verb = "would change" if args.dry_run else "changed"
     for r in results:
-        if r.code == 5:
-            out.append(f"{r.node}: FAILED: {r.error}\n")
-            continue
         n = len(r.changed) + len(r.removed)
-        out.append(f"{r.node}: {n} file(s) {verb}\n" if n else f"{r.node}: no change\n")
+        if r.code == 5:  # what was done before the failure follows it
+            out.append(f"{r.node}: FAILED: {r.error}\n")
+        else:
+            out.append(f"{r.node}: {n} file(s) {verb}\n" if n else f"{r.node}: no change\n")
         out += [f"  {p}\n" for p in r.changed]
         out += [f"  {p} (removed)\n" for p in r.removed]
         if r.bytes:

@@ -196,7 +196,10 @@ def publish_node(
         remote.must(" && ".join(steps))
     if result.removed:
         remote.must("rm -f " + " ".join(shlex.quote(remote.at(p)) for p in result.removed))
-    _links(remote, links, False, result)
+    try:  # the files are in: a failure here must not hide what was copied
+        _links(remote, links, False, result)
+    except RemoteError as exc:
+        result.error = f"Gemini links: {exc}"
     return _settled(result)
 
 
