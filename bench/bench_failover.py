@@ -150,19 +150,14 @@ def original_env(site: LoopbackSite) -> dict[str, str]:
     }
 
 
+def kissha_command(site: LoopbackSite, *args: str) -> list[str]:
+    """``python -m kissha -c SITE_CONFIG ARGS...``."""
+    return [sys.executable, "-m", "kissha", "-c", str(site.config_path), *args]
+
+
 def kissha_argv(site: LoopbackSite, *args: str) -> list[str]:
     # An even week: rotation keeps fishfinger master, like WEEK_NO_SWAP for the original.
-    return [
-        sys.executable,
-        "-m",
-        "kissha",
-        "-c",
-        str(site.config_path),
-        "failover",
-        "--now",
-        "2026-11-23T12:00:00Z",
-        *args,
-    ]
+    return kissha_command(site, "failover", "--now", "2026-11-23T12:00:00Z", *args)
 
 
 def bench_no_change(root: Path, runs: int) -> list[str]:
@@ -224,16 +219,7 @@ def status_argv(
     ns = NsdInstance(directory, listen, {n: f"{n}.zone" for n in names})
     ns.start()
     stack.callback(ns.stop)
-    return [
-        sys.executable,
-        "-m",
-        "kissha",
-        "-c",
-        str(site.config_path),
-        "status",
-        "--port",
-        str(port),
-    ]
+    return kissha_command(site, "status", "--port", str(port))
 
 
 def switch(site: LoopbackSite, to_standby: bool) -> None:

@@ -75,6 +75,11 @@ def _publish(
     ctx = render.Context(config, me or host, now, report, st)
     master = st.roles.master if st.roles is not None else None
     may_send = {k: plan.sends(k, me, master, nc.cluster_events) for k in KINDS}
+
+    def warn(words: str) -> None:  # in the run's output, and in the daemon's log
+        warnings.append(f"notify: {words}")
+        log.warning("notify: %s", words)
+
     jobs = []
     for channel in nc.channels:
         box = box_file.channels.get(channel.name)
@@ -85,12 +90,10 @@ def _publish(
         new = [e for e in st.events if e.id > box.cursor]
         missed = (new[0].id if new else st.seq + 1) - box.cursor - 1
         if missed > 0:  # gone from the state's history (MAX_EVENTS) before taken in
-            warning = (
-                f"notify: channel {channel.name}: {missed} event(s) left the state's "
-                "history before they could be told (notify.json was not saved?)"
+            warn(
+                f"channel {channel.name}: {missed} event(s) left the state's history "
+                "before they could be told (notify.json was not saved?)"
             )
-            warnings.append(warning)
-            log.warning(warning)
         box.pending += plan.notices(new, channel.events, may_send, ctx)
         box.cursor = st.seq
         due = plan.reminder(box, st.problems, channel.events, may_send, nc.reminder, ctx)
@@ -103,18 +106,15 @@ def _publish(
         results = deliver_all([(c, out) for c, _, out in jobs], nc.timeout, host)
         for (_, box, out), errors in zip(jobs, results, strict=True):
             for warning in plan.settle(box, out, errors, now, nc.retry):
-                warnings.append(f"notify: {warning}")
-                log.warning("notify: %s", warning)
+                warn(warning)
     for name in [n for n in box_file.channels if n not in {c.name for c in nc.channels}]:
         # A channel removed from the config (or renamed): what waited for it goes, said.
         waiting = len(box_file.channels.pop(name).pending)
         if waiting:
-            warning = (
-                f"notify: channel {name} is no longer in the config: "
+            warn(
+                f"channel {name} is no longer in the config: "
                 f"{waiting} notification(s) waiting for it dropped"
             )
-            warnings.append(warning)
-            log.warning(warning)
     if box_file.dumps() != before:
         warnings.extend(outboxmod.save(config.state_dir, box_file, outbox))
     return warnings
